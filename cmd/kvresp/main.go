@@ -1,0 +1,335 @@
+// Command kvresp is a Redis-protocol cache server for LLM KV-cache chunks.
+//
+//	kvresp [config-file] [--directive value ...]   serve (redis-server's conventions)
+//	kvresp bench [flags]                            load generator (kvresp bench -h)
+//	kvresp version                                  print the version
+//
+// main only parses settings and wires the packages together; everything
+// else lives in resp, store, slab and the tiers.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"kvresp/bench"
+	"kvresp/resp"
+	"kvresp/slab"
+	"kvresp/slab/dram"
+	"kvresp/store"
+	"kvresp/tiers"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "--version", "-v":
+			fmt.Fprintf(stdout, "kvresp %s (redis protocol %s)\n", version, "7.2")
+			return 0
+		case "bench":
+			return bench.Main(args[1:], stdout, stderr)
+		case "help", "--help", "-h":
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
+	cfg, err := Load(args)
+	if err != nil {
+		// One problem per line, each with the prefix, as redis-server does.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "kvresp: %s\n", line)
+		}
+		return 2
+	}
+	logger, closeLog, err := newLogger(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "kvresp: %v\n", err)
+		return 2
+	}
+	defer closeLog()
+	if err := serve(cfg, logger); err != nil {
+		logger.Error("kvresp stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `usage:
+  kvresp [config-file] [--directive value ...]   start the server
+  kvresp bench [flags]                            run the load generator (-h for flags)
+  kvresp version                                  print the version
+Directives follow redis-server's names (port, bind, maxmemory, requirepass, ...);
+see README.md for all of them.
+`
+
+// newLogger makes the slog logger loglevel and logfile ask for.
+func newLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
+	var level slog.Level
+	switch cfg.Loglevel {
+	case "debug", "verbose":
+		level = slog.LevelDebug
+	case "notice":
+		level = slog.LevelInfo
+	case "warning":
+		level = slog.LevelWarn
+	case "nothing":
+		level = slog.LevelError + 100
+	}
+	w, closer := stderr, func() {}
+	if cfg.Logfile != "" {
+		f, err := os.OpenFile(cfg.Logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot open logfile: %w", err)
+		}
+		w, closer = f, func() { _ = f.Close() }
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
+}
+
+// serve builds the server from cfg and runs it until SIGINT or SIGTERM.
+func serve(cfg *Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create dir %s: %w", cfg.Dir, err)
+	}
+	arena, err := slab.New(slab.Options{Limit: cfg.Maxmemory})
+	if err != nil {
+		return err
+	}
+	defer arena.Close()
+	dt, err := dram.New(dram.Options{Arena: arena, HZ: cfg.HZ})
+	if err != nil {
+		return err
+	}
+	defer dt.Close()
+	st, err := store.New(store.Options{Tiers: []tiers.Tier{dt}})
+	if err != nil {
+		return err
+	}
+	srv, err := resp.NewServer(resp.Options{
+		Store:            st,
+		Arena:            arena,
+		Config:           cfg,
+		Requirepass:      cfg.Requirepass,
+		MaxClients:       cfg.Maxclients,
+		IdleTimeout:      time.Duration(cfg.Timeout) * time.Second,
+		ProtoMaxBulkLen:  cfg.ProtoMaxBulkLen,
+		QueryBufferLimit: cfg.ClientQueryBufferLimit,
+		Version:          version,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	wireConfig(cfg, arena, srv, log)
+
+	lns, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(lns)+1)
+	for _, l := range lns {
+		log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls != nil)
+		go func() {
+			if l.tls != nil {
+				errc <- srv.ServeTLS(l.ln, l.tls)
+			} else {
+				errc <- srv.Serve(l.ln)
+			}
+		}()
+	}
+	var ms *http.Server
+	if cfg.MetricsAddr != "" {
+		// A busy metrics port must not keep the cache down: say so and
+		// serve without metrics.
+		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, log, errc); err != nil {
+			log.Warn("serving without metrics", "err", err)
+		}
+	}
+	log.Info("Ready to accept connections", "version", version, "maxmemory", cfg.Maxmemory, "pid", os.Getpid())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	var serveErr error
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case serveErr = <-errc:
+		log.Error("listener failed", "err", serveErr)
+	}
+	if ms != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = ms.Shutdown(ctx)
+		cancel()
+	}
+	_ = srv.Close()
+	if cfg.UnixSocket != "" {
+		_ = os.Remove(cfg.UnixSocket)
+	}
+	log.Info("kvresp is now ready to exit, bye bye...")
+	return serveErr
+}
+
+// wireConfig makes CONFIG SET of the mutable settings take effect.
+func wireConfig(cfg *Config, arena *slab.Arena, srv *resp.Server, log *slog.Logger) {
+	cfg.OnSet("maxmemory", func(c *Config) error { return arena.SetLimit(c.Maxmemory) })
+	cfg.OnSet("requirepass", func(c *Config) error { srv.SetRequirepass(c.Requirepass); return nil })
+	cfg.OnSet("maxclients", func(c *Config) error { srv.SetMaxClients(c.Maxclients); return nil })
+	cfg.OnSet("timeout", func(c *Config) error {
+		srv.SetIdleTimeout(time.Duration(c.Timeout) * time.Second)
+		return nil
+	})
+	cfg.OnSet("proto-max-bulk-len", func(c *Config) error { srv.SetProtoMaxBulkLen(c.ProtoMaxBulkLen); return nil })
+	cfg.OnSet("client-query-buffer-limit", func(c *Config) error {
+		srv.SetQueryBufferLimit(c.ClientQueryBufferLimit)
+		return nil
+	})
+	cfg.OnSet("loglevel", func(c *Config) error {
+		log.Warn("loglevel changes take effect at the next start", "loglevel", c.Loglevel)
+		return nil
+	})
+}
+
+type listener struct {
+	ln  net.Listener
+	tls *tls.Config
+}
+
+// listen opens every listener cfg asks for, as redis-server does: each bind
+// address on port and tls-port ("-addr" may be missing), and unixsocket.
+func listen(cfg *Config) ([]listener, error) {
+	var out []listener
+	closeAll := func() {
+		for _, l := range out {
+			_ = l.ln.Close()
+		}
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSPort != 0 {
+		var err error
+		if tlsCfg, err = loadTLS(cfg); err != nil {
+			return nil, err
+		}
+	}
+	ports := []struct {
+		port int
+		tls  *tls.Config
+	}{{cfg.Port, nil}, {cfg.TLSPort, tlsCfg}}
+	for _, p := range ports {
+		if p.port == 0 {
+			continue
+		}
+		for _, b := range cfg.Bind {
+			optional := strings.HasPrefix(b, "-")
+			host := strings.TrimPrefix(b, "-")
+			network := "tcp"
+			switch host {
+			case "*":
+				host, network = "0.0.0.0", "tcp4"
+			case "::*":
+				host, network = "::", "tcp6"
+			}
+			ln, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(p.port)))
+			if err != nil {
+				if optional {
+					continue
+				}
+				closeAll()
+				return nil, fmt.Errorf("cannot listen on %s port %d: %w", host, p.port, err)
+			}
+			out = append(out, listener{ln, p.tls})
+		}
+	}
+	if cfg.UnixSocket != "" {
+		_ = os.Remove(cfg.UnixSocket)
+		ln, err := net.Listen("unix", cfg.UnixSocket)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cannot listen on unixsocket %s: %w", cfg.UnixSocket, err)
+		}
+		if cfg.UnixSocketPerm != 0 {
+			_ = os.Chmod(cfg.UnixSocket, os.FileMode(cfg.UnixSocketPerm))
+		}
+		out = append(out, listener{ln, nil})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("nothing to listen on: set port, tls-port or unixsocket")
+	}
+	return out, nil
+}
+
+// loadTLS builds the TLS listener's configuration from the tls-* settings.
+func loadTLS(cfg *Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load tls-cert-file/tls-key-file: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLSCACertFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read tls-ca-cert-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls-ca-cert-file %s holds no PEM certificate", cfg.TLSCACertFile)
+		}
+		tc.ClientCAs = pool
+	}
+	switch cfg.TLSAuthClients {
+	case "yes":
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	case "optional":
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}
+
+// serveMetrics starts the Prometheus endpoint.
+func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		srv.Metrics(),
+		newStoreCollector(arena, st),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on metrics-addr %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return hs, nil
+}

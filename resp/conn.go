@@ -1,0 +1,199 @@
+package resp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection. Its goroutine reads a request, runs it and
+// gathers the reply, and writes replies out once the pipeline it has read is
+// done (or enough is gathered); one command runs at a time per connection.
+type conn struct {
+	s     *Server
+	nc    net.Conn
+	id    int64
+	rd    *reader
+	wr    *writer
+	start time.Time
+
+	authed bool
+
+	// Fields CLIENT LIST and CLIENT KILL read from other goroutines.
+	mu       sync.Mutex
+	name     string
+	libName  string
+	libVer   string
+	lastCmd  string
+	lastUsed time.Time
+	proto    int // a copy of wr.proto for CLIENT LIST
+	killed   atomic.Bool
+
+	closeAfter bool // QUIT, or a fatal error answered
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		s:        s,
+		nc:       nc,
+		id:       s.nextID.Add(1),
+		rd:       newReader(nc, s.arena, &s.stats.netIn),
+		wr:       newWriter(nc, &s.stats.netOut),
+		start:    time.Now(),
+		lastUsed: time.Now(),
+		proto:    2,
+	}
+	c.authed = *s.requirepass.Load() == ""
+	c.rd.cr.idle = &s.idleTimeout
+	return c
+}
+
+// kill closes the connection from another goroutine (CLIENT KILL, Close);
+// the connection's own goroutine fails its next read or write and ends.
+func (c *conn) kill() {
+	c.killed.Store(true)
+	_ = c.nc.Close()
+}
+
+// setProto switches the replies to RESP2 or RESP3.
+func (c *conn) setProto(p int) {
+	c.wr.proto = p
+	c.mu.Lock()
+	c.proto = p
+	c.mu.Unlock()
+}
+
+func (c *conn) limits() limits {
+	return limits{
+		maxBulk:  c.s.maxBulk.Load(),
+		maxQuery: c.s.maxQuery.Load(),
+		bigBulk:  c.s.bigBulk,
+		authed:   c.authed,
+	}
+}
+
+func (c *conn) serve() {
+	defer func() {
+		c.wr.discard()
+		c.rd.req.release()
+		_ = c.nc.Close()
+	}()
+	for !c.killed.Load() {
+		if c.rd.buffered() == 0 {
+			if err := c.wr.flush(); err != nil {
+				c.logClose(err)
+				return
+			}
+		}
+		c.wr.stall = time.Duration(c.s.writeStall.Load())
+		req, err := c.rd.next(c.limits())
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				c.s.stats.protoErrors.Add(1)
+				c.wr.error("ERR " + pe.Error())
+				_ = c.wr.flush()
+			}
+			c.logClose(err)
+			return
+		}
+		if req == nil {
+			continue
+		}
+		c.dispatch(req)
+		c.rd.req.release()
+		if c.closeAfter {
+			_ = c.wr.flush()
+			return
+		}
+		if c.wr.full() {
+			if err := c.wr.flush(); err != nil {
+				c.logClose(err)
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) logClose(err error) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.killed.Load():
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.s.log.Debug("closing idle client", "id", c.id, "addr", c.nc.RemoteAddr().String())
+	default:
+		c.s.log.Debug("closing client", "id", c.id, "addr", c.nc.RemoteAddr().String(), "err", err)
+	}
+}
+
+// dispatch looks the command up, checks arity and authentication, and runs
+// it. Replies for errors follow Redis's texts, which clients match on.
+func (c *conn) dispatch(req *request) {
+	args := req.args
+	name := strings.ToLower(string(args[0]))
+	cmd := lookup(name)
+	c.s.stats.commands.Add(1)
+	c.mu.Lock()
+	c.lastUsed = time.Now()
+	if cmd != nil {
+		c.lastCmd = cmd.name
+	}
+	c.mu.Unlock()
+	if cmd == nil {
+		c.wr.error(unknownCommand(args))
+		c.s.m.unknown.Inc()
+		return
+	}
+	if !cmd.arityOK(len(args)) {
+		c.wr.error("ERR wrong number of arguments for '" + cmd.name + "' command")
+		return
+	}
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		c.wr.error("NOAUTH Authentication required.")
+		return
+	}
+	if req.allocErr != nil {
+		c.wr.error(oomReply(req.allocErr))
+		return
+	}
+	t := time.Now()
+	cmd.run(c, req)
+	c.s.m.observe(cmd, time.Since(t))
+}
+
+// unknownCommand is Redis 7's reply to an unknown command, which quotes the
+// first arguments (at most 128 bytes in all).
+func unknownCommand(args [][]byte) string {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(sanitize(string(args[0]), 128))
+	b.WriteString("', with args beginning with: ")
+	left := 128
+	for _, a := range args[1:] {
+		if left <= 0 {
+			break
+		}
+		s := sanitize(string(a), left)
+		left -= len(s)
+		b.WriteString("'" + s + "' ")
+	}
+	return b.String()
+}
+
+// sanitize shortens s to n bytes and replaces characters that would break
+// an error line.
+func sanitize(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,70 @@
+package resp
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the front end's Prometheus collectors, named
+// kvresp_resp_<what>_<unit>.
+type metrics struct {
+	commands    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	connections prometheus.Gauge
+	unknown     prometheus.Counter
+	byCmd       map[string]cmdMetrics
+}
+
+type cmdMetrics struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvresp_resp_commands_total", Help: "Commands run, by command.",
+		}, []string{"cmd"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kvresp_resp_command_duration_seconds",
+			Help:    "Time to run a command, from parsed request to gathered reply (socket time excluded), by command.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+		}, []string{"cmd"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kvresp_resp_connections", Help: "Connected clients.",
+		}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvresp_resp_unknown_commands_total", Help: "Requests naming a command kvresp does not have.",
+		}),
+		byCmd: map[string]cmdMetrics{},
+	}
+	// Resolve every label once so the hot path does no map work in the
+	// vectors.
+	for name := range table {
+		m.byCmd[name] = cmdMetrics{m.commands.WithLabelValues(name), m.latency.WithLabelValues(name)}
+	}
+	return m
+}
+
+func (m *metrics) observe(cmd *command, d time.Duration) {
+	cm := m.byCmd[cmd.name]
+	cm.count.Inc()
+	cm.latency.Observe(d.Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.commands.Describe(ch)
+	m.latency.Describe(ch)
+	m.connections.Describe(ch)
+	m.unknown.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.commands.Collect(ch)
+	m.latency.Collect(ch)
+	m.connections.Collect(ch)
+	m.unknown.Collect(ch)
+}

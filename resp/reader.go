@@ -1,0 +1,422 @@
+package resp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"kvresp/slab"
+)
+
+// Redis's fixed limits on request framing (networking.c): the longest inline
+// request and the longest "*<count>" or "$<len>" line, and the limits that
+// apply before a client has authenticated, so that an unauthenticated peer
+// cannot make the server buffer anything large.
+const (
+	maxInlineLen       = 64 << 10
+	maxCountLineLen    = 64 << 10
+	unauthMaxArgs      = 10
+	unauthMaxBulkLen   = 16 << 10
+	maxMultibulkLength = 1<<31 - 1 // INT_MAX, as Redis checks it
+	readBufferSize     = 64 << 10
+)
+
+// ProtocolError is a framing error. It is answered with "-ERR Protocol
+// error: ..." and the connection is closed.
+type ProtocolError struct{ Msg string }
+
+func (e *ProtocolError) Error() string { return "Protocol error: " + e.Msg }
+
+func protoErr(msg string) error { return &ProtocolError{Msg: msg} }
+
+// errQueryLimit closes a client whose one command is larger than the query
+// buffer limit. Redis closes such clients without an answer.
+var errQueryLimit = errors.New("resp: client reached the query buffer limit")
+
+// limits are the per-read limits, taken from the server's live settings.
+type limits struct {
+	maxBulk  int64 // proto-max-bulk-len
+	maxQuery int64 // client-query-buffer-limit, for one command's bytes
+	bigBulk  int   // bulks at least this long go to slab buffers
+	authed   bool  // false applies the unauthenticated limits
+}
+
+// request is one parsed command. args alias the reader's buffer or, for big
+// bulks, a slab buffer held in bufs at the same index; both stay valid until
+// the next read. A bulk that could not be buffered (no memory for it) is
+// consumed from the stream and reported in allocErr, so the command is
+// answered with an error and the connection goes on.
+type request struct {
+	args     [][]byte
+	bufs     []*slab.Buf
+	allocErr error
+	inline   bool
+}
+
+// release drops the request's references to slab buffers.
+func (r *request) release() {
+	for i, b := range r.bufs {
+		if b != nil {
+			b.Release()
+			r.bufs[i] = nil
+		}
+	}
+	r.bufs = r.bufs[:0]
+	r.args = r.args[:0]
+	r.allocErr = nil
+}
+
+// reader parses requests from a connection: RESP multibulk and inline
+// requests, as redis-server accepts them. Small arguments are copied into one
+// reusable buffer; a bulk of bigBulk bytes or more is read straight from the
+// socket into a slab buffer (bufio hands large reads to the socket directly),
+// so a 32 MiB value is copied once, by the kernel.
+type reader struct {
+	br    *bufio.Reader
+	arena *slab.Arena
+	small []byte
+	offs  []int
+	req   request
+	cr    *countingReader
+}
+
+func newReader(rd io.Reader, arena *slab.Arena, total *atomic.Int64) *reader {
+	cr := &countingReader{r: rd, total: total}
+	if nc, ok := rd.(net.Conn); ok {
+		cr.conn = nc
+	}
+	return &reader{br: bufio.NewReaderSize(cr, readBufferSize), arena: arena, cr: cr}
+}
+
+// countingReader counts bytes read from the socket into the server's total
+// and, when the server has an idle timeout, renews the read deadline before
+// each read, so that a client is idle only when it sends nothing (a slow
+// upload of a large value is not idle).
+type countingReader struct {
+	r     io.Reader
+	total *atomic.Int64
+	idle  *atomic.Int64 // nanoseconds, 0 = no timeout; nil = no deadlines
+	conn  interface{ SetReadDeadline(time.Time) error }
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.idle != nil {
+		if d := time.Duration(c.idle.Load()); d > 0 {
+			_ = c.conn.SetReadDeadline(time.Now().Add(d))
+		} else {
+			_ = c.conn.SetReadDeadline(time.Time{})
+		}
+	}
+	n, err := c.r.Read(p)
+	c.total.Add(int64(n))
+	return n, err
+}
+
+// buffered reports whether another request may be parsed without blocking.
+func (r *reader) buffered() int { return r.br.Buffered() }
+
+// line reads one line ending in \n, without the \r\n, refusing lines longer
+// than max with msg. The slice is valid until the next read.
+func (r *reader) line(max int, tooLong string) ([]byte, error) {
+	b, err := r.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || (err == nil && len(b) > max+2) {
+		return nil, protoErr(tooLong)
+	}
+	if err != nil {
+		if err == io.EOF && len(b) > 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	b = b[:len(b)-1]
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return b, nil
+}
+
+// next reads one request. It returns (nil, nil) for an empty request
+// (a blank inline line or "*0"/"*-1"), which is skipped without an answer.
+func (r *reader) next(lim limits) (*request, error) {
+	r.req.release()
+	r.small = r.small[:0]
+	r.offs = r.offs[:0]
+	c, err := r.br.Peek(1)
+	if err != nil {
+		return nil, err
+	}
+	if c[0] != '*' {
+		return r.inline()
+	}
+	ln, err := r.line(maxCountLineLen, "too big mbulk count string")
+	if err != nil {
+		return nil, err
+	}
+	n, ok := parseInt(ln[1:])
+	if !ok || n > maxMultibulkLength || (!lim.authed && n > unauthMaxArgs) {
+		return nil, protoErr("invalid multibulk length")
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	req := &r.req
+	var total int64
+	for i := int64(0); i < n; i++ {
+		hd, err := r.line(maxCountLineLen, "too big bulk count string")
+		if err != nil {
+			return nil, err
+		}
+		if len(hd) == 0 || hd[0] != '$' {
+			got := byte(' ')
+			if len(hd) > 0 {
+				got = hd[0]
+			}
+			return nil, protoErr("expected '$', got '" + string(got) + "'")
+		}
+		blen, ok := parseInt(hd[1:])
+		if !ok || blen < 0 || blen > lim.maxBulk || (!lim.authed && blen > unauthMaxBulkLen) {
+			return nil, protoErr("invalid bulk length")
+		}
+		total += blen
+		if lim.maxQuery > 0 && total > lim.maxQuery {
+			return nil, errQueryLimit
+		}
+		if blen >= int64(lim.bigBulk) && lim.bigBulk > 0 {
+			if err := r.bigBulk(int(blen)); err != nil {
+				return nil, err
+			}
+		} else {
+			if err := r.smallBulk(int(blen)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r.finish()
+	return req, nil
+}
+
+// smallBulk appends a bulk and its CRLF to the small buffer.
+func (r *reader) smallBulk(n int) error {
+	start := len(r.small)
+	r.small = grow(r.small, n+2)
+	if _, err := io.ReadFull(r.br, r.small[start:start+n+2]); err != nil {
+		return unexpected(err)
+	}
+	if r.small[start+n] != '\r' || r.small[start+n+1] != '\n' {
+		return protoErr("invalid bulk format")
+	}
+	r.small = r.small[:start+n]
+	r.offs = append(r.offs, start, start+n)
+	r.req.bufs = append(r.req.bufs, nil)
+	return nil
+}
+
+// bigBulk reads a bulk into its own slab buffer. When the arena cannot give
+// one, the bulk is read and thrown away so the connection stays in step.
+func (r *reader) bigBulk(n int) error {
+	buf, err := r.arena.Alloc(n)
+	if err != nil {
+		if r.req.allocErr == nil {
+			r.req.allocErr = err
+		}
+		if _, err := r.br.Discard(n); err != nil {
+			return unexpected(err)
+		}
+		r.offs = append(r.offs, -1, -1)
+		r.req.bufs = append(r.req.bufs, nil)
+		return r.crlf()
+	}
+	r.req.bufs = append(r.req.bufs, buf)
+	r.offs = append(r.offs, -1, -1)
+	if _, err := io.ReadFull(r.br, buf.Bytes()); err != nil {
+		return unexpected(err)
+	}
+	return r.crlf()
+}
+
+func (r *reader) crlf() error {
+	var b [2]byte
+	if _, err := io.ReadFull(r.br, b[:]); err != nil {
+		return unexpected(err)
+	}
+	if b != [2]byte{'\r', '\n'} {
+		return protoErr("invalid bulk format")
+	}
+	return nil
+}
+
+// finish turns offsets into argument slices now that the small buffer will
+// not move again.
+func (r *reader) finish() {
+	req := &r.req
+	for i := 0; i < len(r.offs); i += 2 {
+		if b := req.bufs[i/2]; b != nil {
+			req.args = append(req.args, b.Bytes())
+		} else if r.offs[i] < 0 {
+			req.args = append(req.args, nil)
+		} else {
+			req.args = append(req.args, r.small[r.offs[i]:r.offs[i+1]:r.offs[i+1]])
+		}
+	}
+}
+
+// inline parses a request typed by a person (telnet, redis-cli's inline
+// mode): space-separated arguments with Redis's quoting rules.
+func (r *reader) inline() (*request, error) {
+	ln, err := r.line(maxInlineLen, "too big inline request")
+	if err != nil {
+		return nil, err
+	}
+	r.small = append(r.small, ln...)
+	args, ok := splitArgs(r.small)
+	if !ok {
+		return nil, protoErr("unbalanced quotes in request")
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	r.req.args = append(r.req.args, args...)
+	for range args {
+		r.req.bufs = append(r.req.bufs, nil)
+	}
+	r.req.inline = true
+	return &r.req, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b[:len(b)+n]
+	}
+	nb := make([]byte, len(b)+n, 2*cap(b)+n)
+	copy(nb, b)
+	return nb
+}
+
+// parseInt parses a decimal integer strictly, as Redis's string2ll does.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil
+}
+
+// splitArgs splits an inline request as Redis's sdssplitargs does: spaces
+// separate arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH
+// escapes; 'single quotes' take \'; a closing quote must be followed by a
+// space or the end. It reports false on unbalanced quotes.
+func splitArgs(line []byte) ([][]byte, bool) {
+	var args [][]byte
+	p := 0
+	for {
+		for p < len(line) && isSpace(line[p]) {
+			p++
+		}
+		if p >= len(line) {
+			return args, true
+		}
+		var cur []byte
+		inq, insq, done := false, false, false
+		for !done {
+			switch {
+			case inq:
+				if p >= len(line) {
+					return nil, false
+				}
+				if line[p] == '\\' && p+3 < len(line) && line[p+1] == 'x' && isHex(line[p+2]) && isHex(line[p+3]) {
+					cur = append(cur, unhex(line[p+2])<<4|unhex(line[p+3]))
+					p += 3
+				} else if line[p] == '\\' && p+1 < len(line) {
+					p++
+					c := line[p]
+					switch c {
+					case 'n':
+						c = '\n'
+					case 'r':
+						c = '\r'
+					case 't':
+						c = '\t'
+					case 'b':
+						c = '\b'
+					case 'a':
+						c = '\a'
+					}
+					cur = append(cur, c)
+				} else if line[p] == '"' {
+					if p+1 < len(line) && !isSpace(line[p+1]) {
+						return nil, false
+					}
+					done = true
+				} else {
+					cur = append(cur, line[p])
+				}
+			case insq:
+				if p >= len(line) {
+					return nil, false
+				}
+				if line[p] == '\\' && p+1 < len(line) && line[p+1] == '\'' {
+					p++
+					cur = append(cur, '\'')
+				} else if line[p] == '\'' {
+					if p+1 < len(line) && !isSpace(line[p+1]) {
+						return nil, false
+					}
+					done = true
+				} else {
+					cur = append(cur, line[p])
+				}
+			default:
+				if p >= len(line) {
+					done = true
+					break
+				}
+				switch line[p] {
+				case ' ', '\n', '\r', '\t', 0:
+					done = true
+				case '"':
+					inq = true
+				case '\'':
+					insq = true
+				default:
+					cur = append(cur, line[p])
+				}
+			}
+			if p < len(line) {
+				p++
+			}
+		}
+		if cur == nil {
+			cur = []byte{}
+		}
+		args = append(args, cur)
+	}
+}
+
+func isSpace(c byte) bool { return bytes.IndexByte([]byte(" \n\r\t\v\f"), c) >= 0 }
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}

@@ -1,0 +1,237 @@
+package resp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+
+	"kvresp/slab"
+)
+
+// zeroCopyMin is the smallest value sent straight from its slab buffer; a
+// smaller one is cheaper to copy into the reply buffer than to give its own
+// iovec.
+const zeroCopyMin = 16 << 10
+
+// flushAt is how many reply bytes (copied or pinned) a connection gathers
+// from a pipeline before it writes them out. It bounds what one client can
+// pin however many GETs it pipelines without reading.
+const flushAt = 8 << 20
+
+// writer builds replies in RESP2 or RESP3 and sends them with one writev:
+// small replies are appended to a byte buffer (with redcon's encoders), a
+// large value is sent from its slab buffer, which stays pinned until it has
+// left. Nothing a client has not read is ever copied.
+type writer struct {
+	conn    net.Conn
+	proto   int // 2 or 3
+	cur     []byte
+	segs    net.Buffers
+	pins    []*slab.Buf
+	pending int
+	stall   time.Duration // a write that makes no progress this long fails
+	written *atomic.Int64 // the server's total_net_output_bytes
+	spare   [][]byte
+}
+
+func newWriter(c net.Conn, written *atomic.Int64) *writer {
+	return &writer{conn: c, proto: 2, cur: make([]byte, 0, 4096), written: written}
+}
+
+// full reports whether enough is gathered to write out now.
+func (w *writer) full() bool { return w.pending >= flushAt }
+
+func (w *writer) simple(s string) { w.cur = redcon.AppendString(w.cur, s) }
+func (w *writer) ok()             { w.cur = append(w.cur, "+OK\r\n"...) }
+
+// error writes an error reply; msg starts with its code ("ERR ...").
+func (w *writer) error(msg string) { w.cur = redcon.AppendError(w.cur, msg) }
+
+func (w *writer) int(n int64) { w.cur = redcon.AppendInt(w.cur, n) }
+
+func (w *writer) bulkString(s string) { w.cur = redcon.AppendBulkString(w.cur, s) }
+
+func (w *writer) bulk(b []byte) { w.cur = redcon.AppendBulk(w.cur, b) }
+
+// bulkBuf writes buf as a bulk string, sending large ones from the buffer
+// itself. The writer takes over the caller's reference.
+func (w *writer) bulkBuf(buf *slab.Buf) {
+	b := buf.Bytes()
+	if len(b) < zeroCopyMin {
+		w.bulk(b)
+		buf.Release()
+		return
+	}
+	w.cur = append(w.cur, '$')
+	w.cur = strconv.AppendInt(w.cur, int64(len(b)), 10)
+	w.cur = append(w.cur, '\r', '\n')
+	w.segs = append(w.segs, w.cur, b)
+	w.pins = append(w.pins, buf)
+	w.pending += len(w.cur) + len(b)
+	w.cur = w.newSeg()
+	w.cur = append(w.cur, '\r', '\n')
+}
+
+func (w *writer) newSeg() []byte {
+	if n := len(w.spare); n > 0 {
+		b := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, 4096)
+}
+
+// null is the nil reply: "$-1" in RESP2, "_" in RESP3.
+func (w *writer) null() {
+	if w.proto == 3 {
+		w.cur = append(w.cur, "_\r\n"...)
+		return
+	}
+	w.cur = append(w.cur, "$-1\r\n"...)
+}
+
+// nullArray is the nil array: "*-1" in RESP2, "_" in RESP3.
+func (w *writer) nullArray() {
+	if w.proto == 3 {
+		w.cur = append(w.cur, "_\r\n"...)
+		return
+	}
+	w.cur = append(w.cur, "*-1\r\n"...)
+}
+
+func (w *writer) array(n int) { w.cur = redcon.AppendArray(w.cur, n) }
+
+// mapHeader starts a map of n pairs: "%n" in RESP3, a flat array of 2n in RESP2.
+func (w *writer) mapHeader(n int) {
+	if w.proto == 3 {
+		w.cur = append(w.cur, '%')
+		w.cur = strconv.AppendInt(w.cur, int64(n), 10)
+		w.cur = append(w.cur, '\r', '\n')
+		return
+	}
+	w.array(2 * n)
+}
+
+// setHeader starts a set: "~n" in RESP3, an array in RESP2.
+func (w *writer) setHeader(n int) {
+	if w.proto == 3 {
+		w.cur = append(w.cur, '~')
+		w.cur = strconv.AppendInt(w.cur, int64(n), 10)
+		w.cur = append(w.cur, '\r', '\n')
+		return
+	}
+	w.array(n)
+}
+
+// verbatim writes text such as INFO's: "=" with a txt: prefix in RESP3, a
+// bulk string in RESP2.
+func (w *writer) verbatim(s string) {
+	if w.proto == 3 {
+		w.cur = append(w.cur, '=')
+		w.cur = strconv.AppendInt(w.cur, int64(len(s)+4), 10)
+		w.cur = append(w.cur, "\r\ntxt:"...)
+		w.cur = append(w.cur, s...)
+		w.cur = append(w.cur, '\r', '\n')
+		return
+	}
+	w.bulkString(s)
+}
+
+// bulkStrings writes an array of bulk strings.
+func (w *writer) bulkStrings(ss []string) {
+	w.array(len(ss))
+	for _, s := range ss {
+		w.bulkString(s)
+	}
+}
+
+var errWriteStalled = errors.New("resp: client stopped reading its replies")
+
+// flush sends everything gathered. A client that does not read for the
+// stall timeout is cut off, which frees what its replies pinned.
+func (w *writer) flush() error {
+	if len(w.cur) == 0 && len(w.segs) == 0 {
+		return nil
+	}
+	var err error
+	if len(w.segs) == 0 {
+		rest := w.cur
+		err = w.writeAll(func() (int64, error) {
+			n, err := w.conn.Write(rest)
+			rest = rest[n:]
+			return int64(n), err
+		})
+		w.cur = w.cur[:0]
+		if cap(w.cur) > 1<<20 {
+			w.cur = make([]byte, 0, 4096)
+		}
+	} else {
+		if len(w.cur) > 0 {
+			w.segs = append(w.segs, w.cur)
+		} else {
+			w.spare = append(w.spare, w.cur)
+		}
+		keep := make([][]byte, 0, len(w.segs))
+		for i, s := range w.segs {
+			if i%2 == 0 || i == len(w.segs)-1 {
+				keep = append(keep, s) // the small segments, to reuse
+			}
+		}
+		bufs := w.segs
+		err = w.writeAll(func() (int64, error) { return bufs.WriteTo(w.conn) })
+		for _, s := range keep {
+			if cap(s) <= 1<<20 && len(w.spare) < 8 {
+				w.spare = append(w.spare, s[:0])
+			}
+		}
+		w.segs = w.segs[:0]
+		w.cur = w.newSeg()
+	}
+	for i, b := range w.pins {
+		b.Release()
+		w.pins[i] = nil
+	}
+	w.pins = w.pins[:0]
+	w.pending = 0
+	return err
+}
+
+// writeAll runs write until it reports everything written, renewing the
+// write deadline while the client makes progress.
+func (w *writer) writeAll(write func() (int64, error)) error {
+	for {
+		if w.stall > 0 {
+			_ = w.conn.SetWriteDeadline(time.Now().Add(w.stall))
+		}
+		n, err := write()
+		w.written.Add(n)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errWriteStalled
+		}
+		if err == io.ErrShortWrite && n > 0 {
+			continue
+		}
+		return err
+	}
+}
+
+// discard drops what is gathered without sending it (connection closing).
+func (w *writer) discard() {
+	for _, b := range w.pins {
+		b.Release()
+	}
+	w.pins, w.segs, w.pending = w.pins[:0], w.segs[:0], 0
+	w.cur = w.cur[:0]
+}

@@ -1,0 +1,570 @@
+// Package store is kvresp's keyspace: it cascades reads over the tiers in
+// order, writes new values to the first tier, keeps a key in exactly one tier,
+// applies TTLs and the conditional forms of SET, and makes every operation on
+// one key atomic with respect to every other operation on that key (striped
+// locks, so unrelated keys never wait for each other). It talks to tiers only
+// through tiers.Tier and never sees RESP.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"kvresp/slab"
+	"kvresp/tiers"
+)
+
+// stripes is the number of key locks; a power of two well above the number of
+// connections that are likely to touch different keys at once.
+const stripes = 4096
+
+// Options configure a Store.
+type Options struct {
+	// Tiers in cascade order; the first one receives new values. At least one.
+	Tiers []tiers.Tier
+	// Now returns the current Unix time in milliseconds; nil = wall clock.
+	Now func() int64
+}
+
+// Validate reports every problem with the options.
+func (o Options) Validate() error {
+	var errs []error
+	if len(o.Tiers) == 0 {
+		errs = append(errs, errors.New("store: at least one tier is required"))
+	}
+	for i, t := range o.Tiers {
+		if t == nil {
+			errs = append(errs, fmt.Errorf("store: tier %d is nil", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the keyspace.
+type Store struct {
+	tiers []tiers.Tier
+	now   func() int64
+	locks [stripes]sync.Mutex
+
+	hits, misses   atomic.Uint64
+	companionDrops atomic.Uint64
+}
+
+// New makes a Store over the given tiers.
+func New(o Options) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	s := &Store{tiers: o.Tiers, now: o.Now}
+	for i, t := range s.tiers {
+		if e, ok := t.(evictNotifier); ok {
+			e.SetEvict(s.evicted(i))
+		}
+	}
+	return s, nil
+}
+
+// evictNotifier is implemented by tiers that evict on their own (the DRAM
+// tier, under memory pressure) and can tell store what they dropped.
+type evictNotifier interface {
+	SetEvict(tiers.EvictFunc)
+}
+
+// LMCache stores a chunk as two keys, <k>kv_bytes and <k>metadata, and reads
+// the metadata first: metadata whose chunk is gone costs it a round trip to
+// find out and a DEL to clean up (DESIGN.md §2). So when a chunk leaves the
+// last tier, its metadata goes with it.
+const (
+	lmcacheChunkSuffix = "kv_bytes"
+	lmcacheMetaSuffix  = "metadata"
+)
+
+// evicted returns the eviction callback of tier i. An item evicted from the
+// last tier is gone, and so is its LMCache metadata companion. It runs inside
+// the tier's reclaim, possibly while this goroutine holds a key lock, so it
+// takes no store lock: a companion deleted while being rewritten costs one
+// miss, never a wrong value.
+func (s *Store) evicted(i int) tiers.EvictFunc {
+	return func(key string, it tiers.Item) {
+		if i+1 < len(s.tiers) {
+			// The next tier takes over the item (demotion) when there is one.
+			if err := s.tiers[i+1].Put(key, it); err == nil {
+				return
+			}
+		}
+		if base, ok := strings.CutSuffix(key, lmcacheChunkSuffix); ok {
+			for _, t := range s.tiers {
+				_, _ = t.Delete(base + lmcacheMetaSuffix)
+			}
+			s.companionDrops.Add(1)
+		}
+	}
+}
+
+// Tiers returns the tiers in cascade order (for INFO and metrics).
+func (s *Store) Tiers() []tiers.Tier { return s.tiers }
+
+// Now is the store's clock in Unix milliseconds.
+func (s *Store) Now() int64 { return s.now() }
+
+func (s *Store) lock(key string) *sync.Mutex {
+	return &s.locks[xxhash.Sum64String(key)&(stripes-1)]
+}
+
+// lockMany locks the stripes of several keys in a fixed order (no deadlock)
+// and returns the unlock function.
+func (s *Store) lockMany(keys []string) func() {
+	idx := make([]int, 0, len(keys))
+	for _, k := range keys {
+		idx = append(idx, int(xxhash.Sum64String(k)&(stripes-1)))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.locks[i].Lock()
+	}
+	return func() {
+		for j := len(idx) - 1; j >= 0; j-- {
+			s.locks[idx[j]].Unlock()
+		}
+	}
+}
+
+// getLocked finds key in the cascade. The returned buffer carries a
+// reference for the caller.
+func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
+	var firstErr error
+	for i, t := range s.tiers {
+		it, ok, err := t.Get(key)
+		if err != nil {
+			// A tier that fails is a miss for that tier, not for the key.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("tier %s: %w", t.Name(), err)
+			}
+			continue
+		}
+		if ok {
+			return it, i, true, nil
+		}
+	}
+	return tiers.Item{}, -1, false, firstErr
+}
+
+func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
+	var firstErr error
+	for i, t := range s.tiers {
+		m, ok, err := t.Stat(key)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("tier %s: %w", t.Name(), err)
+			}
+			continue
+		}
+		if ok {
+			return m, i, true, nil
+		}
+	}
+	return tiers.Meta{}, -1, false, firstErr
+}
+
+// deleteLocked removes key from every tier, reporting whether it existed.
+func (s *Store) deleteLocked(key string) (bool, error) {
+	found := false
+	var errs []error
+	for _, t := range s.tiers {
+		ok, err := t.Delete(key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
+		}
+		found = found || ok
+	}
+	return found, errors.Join(errs...)
+}
+
+// Get returns the value of key with a reference the caller must Release.
+func (s *Store) Get(key string) (*slab.Buf, bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	it, _, ok, err := s.getLocked(key)
+	mu.Unlock()
+	s.count(ok)
+	return it.Buf, ok, err
+}
+
+func (s *Store) count(hit bool) {
+	if hit {
+		s.hits.Add(1)
+	} else {
+		s.misses.Add(1)
+	}
+}
+
+// Cond is the condition of a SET.
+type Cond uint8
+
+// SET conditions.
+const (
+	Always Cond = iota
+	IfAbsent
+	IfPresent
+)
+
+// SetOptions are SET's options. ExpireAt is absolute Unix milliseconds, 0 =
+// no expiry (unless KeepTTL).
+type SetOptions struct {
+	Cond     Cond
+	ExpireAt int64
+	KeepTTL  bool
+	// Get asks for the previous value (SET ... GET).
+	Get bool
+}
+
+// SetResult reports what a Set did.
+type SetResult struct {
+	Stored bool
+	// Old is the previous value when SetOptions.Get was set and there was
+	// one; the caller must Release it.
+	Old *slab.Buf
+}
+
+// Set stores buf under key in the first tier (the store takes its own
+// reference; the caller keeps its own) and removes the key from every other
+// tier. Either the new value is stored whole or the old one stays.
+func (s *Store) Set(key string, buf *slab.Buf, o SetOptions) (SetResult, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	return s.setLocked(key, buf, o)
+}
+
+func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, error) {
+	var res SetResult
+	needOld := o.Cond != Always || o.KeepTTL || o.Get
+	var old tiers.Item
+	var oldOK bool
+	if needOld {
+		var err error
+		if o.Get {
+			old, _, oldOK, err = s.getLocked(key)
+		} else {
+			var m tiers.Meta
+			m, _, oldOK, err = s.statLocked(key)
+			old.ExpireAt = m.ExpireAt
+		}
+		if err != nil && !oldOK {
+			return res, err
+		}
+	}
+	if o.Get && oldOK {
+		res.Old = old.Buf
+	}
+	if (o.Cond == IfAbsent && oldOK) || (o.Cond == IfPresent && !oldOK) {
+		return res, nil
+	}
+	exp := o.ExpireAt
+	if o.KeepTTL && oldOK {
+		exp = old.ExpireAt
+	}
+	if exp != 0 && exp <= s.now() {
+		// Redis stores and immediately expires: the key is gone.
+		_, err := s.deleteLocked(key)
+		res.Stored = true
+		return res, err
+	}
+	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
+		if res.Old != nil {
+			res.Old.Release()
+			res.Old = nil
+		}
+		return res, err
+	}
+	for _, t := range s.tiers[1:] {
+		if _, err := t.Delete(key); err != nil {
+			return res, fmt.Errorf("tier %s: %w", t.Name(), err)
+		}
+	}
+	res.Stored = true
+	return res, nil
+}
+
+// Pair is one key and value of MSet.
+type Pair struct {
+	Key string
+	Buf *slab.Buf
+}
+
+// MSet stores every pair atomically with respect to other operations on
+// those keys. With nx it stores nothing if any key exists (MSETNX) and
+// reports whether it stored.
+func (s *Store) MSet(pairs []Pair, nx bool) (bool, error) {
+	keys := make([]string, len(pairs))
+	for i, p := range pairs {
+		keys[i] = p.Key
+	}
+	unlock := s.lockMany(keys)
+	defer unlock()
+	if nx {
+		for _, k := range keys {
+			_, _, ok, err := s.statLocked(k)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				return false, nil
+			}
+		}
+	}
+	for _, p := range pairs {
+		if _, err := s.setLocked(p.Key, p.Buf, SetOptions{}); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// GetDel returns the value and deletes the key.
+func (s *Store) GetDel(key string) (*slab.Buf, bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	it, _, ok, err := s.getLocked(key)
+	s.count(ok)
+	if !ok {
+		return nil, false, err
+	}
+	if _, err := s.deleteLocked(key); err != nil {
+		it.Buf.Release()
+		return nil, false, err
+	}
+	return it.Buf, true, nil
+}
+
+// ExpireChange is how GetEx changes the TTL.
+type ExpireChange struct {
+	Set      bool  // change it
+	ExpireAt int64 // new absolute expiry, 0 = persist
+}
+
+// GetEx returns the value and optionally changes its expiry.
+func (s *Store) GetEx(key string, ch ExpireChange) (*slab.Buf, bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	it, tier, ok, err := s.getLocked(key)
+	s.count(ok)
+	if !ok || !ch.Set {
+		return it.Buf, ok, err
+	}
+	if ch.ExpireAt != 0 && ch.ExpireAt <= s.now() {
+		if _, err := s.deleteLocked(key); err != nil {
+			it.Buf.Release()
+			return nil, false, err
+		}
+		return it.Buf, true, nil
+	}
+	if _, err := s.tiers[tier].SetExpire(key, ch.ExpireAt); err != nil {
+		it.Buf.Release()
+		return nil, false, err
+	}
+	return it.Buf, true, nil
+}
+
+// Delete removes key, reporting whether it existed.
+func (s *Store) Delete(key string) (bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	return s.deleteLocked(key)
+}
+
+// Stat reports size and expiry of key.
+func (s *Store) Stat(key string) (tiers.Meta, bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	m, _, ok, err := s.statLocked(key)
+	return m, ok, err
+}
+
+// Exists reports whether key holds a live value.
+func (s *Store) Exists(key string) (bool, error) {
+	_, ok, err := s.Stat(key)
+	return ok, err
+}
+
+// Touch marks key as used, reporting whether it exists.
+func (s *Store) Touch(key string) (bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	_, tier, ok, err := s.statLocked(key)
+	if ok {
+		if tt, can := s.tiers[tier].(interface{ Touch(string) bool }); can {
+			tt.Touch(key)
+		}
+	}
+	return ok, err
+}
+
+// ExpireCond is the condition of EXPIRE (NX, XX, GT, LT).
+type ExpireCond uint8
+
+// EXPIRE conditions, as in Redis 7.
+const (
+	ExpireAlways ExpireCond = iota
+	ExpireNX
+	ExpireXX
+	ExpireGT
+	ExpireLT
+)
+
+// Expire sets key's absolute expiry in Unix milliseconds (0 = persist),
+// under the condition; a time in the past deletes the key. It reports
+// whether the expiry was changed.
+func (s *Store) Expire(key string, at int64, c ExpireCond) (bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	m, tier, ok, err := s.statLocked(key)
+	if !ok {
+		return false, err
+	}
+	cur := m.ExpireAt
+	switch c {
+	case ExpireNX:
+		if cur != 0 {
+			return false, nil
+		}
+	case ExpireXX:
+		if cur == 0 {
+			return false, nil
+		}
+	case ExpireGT:
+		// No TTL counts as an infinite one.
+		if cur == 0 || at <= cur {
+			return false, nil
+		}
+	case ExpireLT:
+		if cur != 0 && at >= cur {
+			return false, nil
+		}
+	}
+	if at != 0 && at <= s.now() {
+		_, err := s.deleteLocked(key)
+		return true, err
+	}
+	return s.tiers[tier].SetExpire(key, at)
+}
+
+// Persist removes key's expiry, reporting whether it had one.
+func (s *Store) Persist(key string) (bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	m, tier, ok, err := s.statLocked(key)
+	if !ok || m.ExpireAt == 0 {
+		return false, err
+	}
+	return s.tiers[tier].SetExpire(key, 0)
+}
+
+// keyspaces returns the tiers that can enumerate their keys.
+func (s *Store) keyspaces() []tiers.Keyspace {
+	var ks []tiers.Keyspace
+	for _, t := range s.tiers {
+		if k, ok := t.(tiers.Keyspace); ok {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// Len is the number of keys (DBSIZE). A key lives in one tier only.
+func (s *Store) Len() int {
+	n := 0
+	for _, k := range s.keyspaces() {
+		n += k.Len()
+	}
+	return n
+}
+
+// scanTierBits is how many high bits of a SCAN cursor name the tier.
+const scanTierBits = 8
+
+// Scan iterates the keyspace like Redis's SCAN: call with cursor 0 and again
+// with each returned cursor until it returns 0. Every key present for the
+// whole iteration is returned once.
+func (s *Store) Scan(cursor uint64, count int, fn func(key string, m tiers.Meta)) uint64 {
+	ks := s.keyspaces()
+	ti := int(cursor >> (64 - scanTierBits))
+	c := cursor & (1<<(64-scanTierBits) - 1)
+	for ti < len(ks) {
+		next := ks[ti].Scan(c, count, fn)
+		if next != 0 {
+			return uint64(ti)<<(64-scanTierBits) | next
+		}
+		ti++
+		c = 0
+		if ti < len(ks) {
+			return uint64(ti) << (64 - scanTierBits)
+		}
+	}
+	return 0
+}
+
+// RandomKey returns a random live key.
+func (s *Store) RandomKey() (string, bool) {
+	for _, k := range s.keyspaces() {
+		if key, ok := k.RandomKey(); ok {
+			return key, true
+		}
+	}
+	return "", false
+}
+
+// Flush drops every key in every tier and returns their memory before it
+// returns. FLUSHALL ASYNC maps here too: dropping an item only hands its
+// buffer back to the arena, which is cheap enough to do inline.
+func (s *Store) Flush() {
+	for _, k := range s.keyspaces() {
+		k.Flush()
+	}
+}
+
+// Stats are the keyspace's counters.
+type Stats struct {
+	Hits, Misses uint64
+	// CompanionDrops counts LMCache metadata keys dropped with their chunk.
+	CompanionDrops uint64
+	Tiers          []tiers.Stats
+}
+
+// Stats reports counters for INFO and metrics.
+func (s *Store) Stats() Stats {
+	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), CompanionDrops: s.companionDrops.Load()}
+	for _, t := range s.tiers {
+		st.Tiers = append(st.Tiers, t.Stats())
+	}
+	return st
+}
+
+// Expires is the number of keys with a TTL, for INFO keyspace.
+func (s *Store) Expires() int {
+	n := 0
+	for _, t := range s.tiers {
+		if e, ok := t.(interface{ ExpiresCount() int }); ok {
+			n += e.ExpiresCount()
+		}
+	}
+	return n
+}
