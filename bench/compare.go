@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"kvresp/internal/memsize"
 )
 
 // compareConfig is compare mode's part of the command line.
@@ -359,7 +361,7 @@ func runCompare(ctx context.Context, cfg *config, cc *compareConfig, jsonOut boo
 
 func writeComparison(w io.Writer, cfg *config, cc *compareConfig, c *comparison) {
 	fmt.Fprintf(w, "%s: %d conns, values %s, maxmemory %s, %d rounds of %s per server, medians\n",
-		cfg.workload, cfg.conns, formatSize(cfg.valueSize), formatSize(cc.maxmemory), cc.rounds, cfg.duration)
+		cfg.workload, cfg.conns, memsize.Format(cfg.valueSize), memsize.Format(cc.maxmemory), cc.rounds, cfg.duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tredis-server\tkvresp\tkvresp/redis\t\t")
 	for _, m := range c.Metrics {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"kvresp/internal/memsize"
 )
 
 // Rows of the setget workload.
@@ -201,6 +203,6 @@ func prefill(ctx context.Context, cfg *config, pat *pattern, stderr io.Writer) e
 	if ferr != nil {
 		return fmt.Errorf("prefill: %w", ferr)
 	}
-	fmt.Fprintf(stderr, "bench: prefilled %d keys of %s in %.2fs\n", cfg.keys, formatSize(cfg.valueSize), time.Since(start).Seconds())
+	fmt.Fprintf(stderr, "bench: prefilled %d keys of %s in %.2fs\n", cfg.keys, memsize.Format(cfg.valueSize), time.Since(start).Seconds())
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"kvresp/internal/memsize"
+
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
@@ -213,7 +215,7 @@ func fmtUs(us int64) string {
 
 func (r *Result) writeText(w io.Writer) {
 	fmt.Fprintf(w, "%s against %s: %d conns, pipeline %d, values %s, %.2fs\n",
-		r.Workload, r.Addr, r.Conns, r.Pipeline, formatSize(r.ValueSize), r.Seconds)
+		r.Workload, r.Addr, r.Conns, r.Pipeline, memsize.Format(r.ValueSize), r.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "command\tops\tops/s\tMB/s\tp50\tp99\tp99.9\tmax\thits\tmisses\terrors\t")
 	for _, row := range append(r.Commands, r.Total) {

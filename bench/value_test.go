@@ -63,28 +63,3 @@ func TestValueRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-	}{
-		{"28", 28}, {"1048576", 1 << 20}, {"4mb", 4 << 20}, {"32MB", 32 << 20}, {"1m", 1e6},
-		{"2gb", 2 << 30}, {"10kb", 10 << 10}, {"5k", 5000}, {"7b", 7},
-		{"", -1}, {"mb", -1}, {"-1", -1}, {"1.5mb", -1}, {"4 mb", -1}, {"99999999999999999999", -1}, {"9999999999gb", -1},
-	} {
-		got, err := parseSize(tc.in)
-		if tc.want < 0 {
-			if err == nil {
-				t.Errorf("parseSize(%q) = %d, want an error", tc.in, got)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
-		if back, err := parseSize(formatSize(got)); err != nil || back != got {
-			t.Errorf("formatSize(%d) = %q does not parse back", got, formatSize(got))
-		}
-	}
-}

@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kvresp/internal/sdsargs"
 	"kvresp/slab"
 )
 
@@ -272,16 +272,15 @@ func (r *reader) inline() (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.small = append(r.small, ln...)
-	args, ok := splitArgs(r.small)
-	if !ok {
+	args, err := sdsargs.Split(string(ln))
+	if err != nil {
 		return nil, protoErr("unbalanced quotes in request")
 	}
 	if len(args) == 0 {
 		return nil, nil
 	}
-	r.req.args = append(r.req.args, args...)
-	for range args {
+	for _, a := range args {
+		r.req.args = append(r.req.args, []byte(a))
 		r.req.bufs = append(r.req.bufs, nil)
 	}
 	r.req.inline = true
@@ -311,112 +310,4 @@ func parseInt(b []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	return n, err == nil
-}
-
-// splitArgs splits an inline request as Redis's sdssplitargs does: spaces
-// separate arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH
-// escapes; 'single quotes' take \'; a closing quote must be followed by a
-// space or the end. It reports false on unbalanced quotes.
-func splitArgs(line []byte) ([][]byte, bool) {
-	var args [][]byte
-	p := 0
-	for {
-		for p < len(line) && isSpace(line[p]) {
-			p++
-		}
-		if p >= len(line) {
-			return args, true
-		}
-		var cur []byte
-		inq, insq, done := false, false, false
-		for !done {
-			switch {
-			case inq:
-				if p >= len(line) {
-					return nil, false
-				}
-				if line[p] == '\\' && p+3 < len(line) && line[p+1] == 'x' && isHex(line[p+2]) && isHex(line[p+3]) {
-					cur = append(cur, unhex(line[p+2])<<4|unhex(line[p+3]))
-					p += 3
-				} else if line[p] == '\\' && p+1 < len(line) {
-					p++
-					c := line[p]
-					switch c {
-					case 'n':
-						c = '\n'
-					case 'r':
-						c = '\r'
-					case 't':
-						c = '\t'
-					case 'b':
-						c = '\b'
-					case 'a':
-						c = '\a'
-					}
-					cur = append(cur, c)
-				} else if line[p] == '"' {
-					if p+1 < len(line) && !isSpace(line[p+1]) {
-						return nil, false
-					}
-					done = true
-				} else {
-					cur = append(cur, line[p])
-				}
-			case insq:
-				if p >= len(line) {
-					return nil, false
-				}
-				if line[p] == '\\' && p+1 < len(line) && line[p+1] == '\'' {
-					p++
-					cur = append(cur, '\'')
-				} else if line[p] == '\'' {
-					if p+1 < len(line) && !isSpace(line[p+1]) {
-						return nil, false
-					}
-					done = true
-				} else {
-					cur = append(cur, line[p])
-				}
-			default:
-				if p >= len(line) {
-					done = true
-					break
-				}
-				switch line[p] {
-				case ' ', '\n', '\r', '\t', 0:
-					done = true
-				case '"':
-					inq = true
-				case '\'':
-					insq = true
-				default:
-					cur = append(cur, line[p])
-				}
-			}
-			if p < len(line) {
-				p++
-			}
-		}
-		if cur == nil {
-			cur = []byte{}
-		}
-		args = append(args, cur)
-	}
-}
-
-func isSpace(c byte) bool { return bytes.IndexByte([]byte(" \n\r\t\v\f"), c) >= 0 }
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
 }

@@ -156,34 +156,6 @@ func TestReaderBulkLargerThanMemory(t *testing.T) {
 	}
 }
 
-func TestSplitArgs(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		ok   bool
-	}{
-		{"a b  c", []string{"a", "b", "c"}, true},
-		{`"a b" 'c d'`, []string{"a b", "c d"}, true},
-		{`"\x4a\x4B" "\t"`, []string{"JK", "\t"}, true},
-		{`'it\'s'`, []string{"it's"}, true},
-		{`""`, []string{""}, true},
-		{`"a"b`, nil, false},
-		{`"abc`, nil, false},
-		{`'abc`, nil, false},
-		{"", nil, true},
-	}
-	for _, tc := range tests {
-		got, ok := splitArgs([]byte(tc.in))
-		var gs []string
-		for _, g := range got {
-			gs = append(gs, string(g))
-		}
-		if ok != tc.ok || fmt.Sprint(gs) != fmt.Sprint(tc.want) {
-			t.Errorf("splitArgs(%q) = %q, %v; want %q, %v", tc.in, gs, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 // FuzzReader feeds arbitrary bytes to the request reader: it must never
 // panic, never return a request with arguments that are not what was framed,
 // and leave every slab buffer released.

@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"kvresp/internal/memsize"
+	"kvresp/internal/sdsargs"
 )
 
 // Config holds every setting of kvresp. Its zero value is not meaningful: make
@@ -229,12 +232,12 @@ func intVar(name, def string, mutable bool, lo, hi int, field func(*Config) *int
 func sizeVar(name, def string, mutable bool, lo int64, field func(*Config) *int64) directive {
 	return directive{name: name, def: def, mutable: mutable, minArgs: 1, maxArgs: 1,
 		parse: func(c *Config, a []string) error {
-			n, err := parseSize(a[0])
+			n, err := memsize.Parse(a[0])
 			if err != nil {
 				return err
 			}
 			if n < lo {
-				return fmt.Errorf("must be at least %d (%s)", lo, formatUnit(lo))
+				return fmt.Errorf("must be at least %d (%s)", lo, memsize.Format(lo))
 			}
 			*field(c) = n
 			return nil
@@ -302,7 +305,7 @@ func parseBind(c *Config, a []string) error {
 			continue
 		}
 		if _, err := netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("%s is not an IP address (nor *, ::*)", quoteArg(addr))
+			return fmt.Errorf("%s is not an IP address (nor *, ::*)", sdsargs.Quote(addr))
 		}
 	}
 	c.Bind = slices.Clone(a)
@@ -338,14 +341,14 @@ func parseOutputBufferLimit(c *Config, a []string) error {
 	}
 	limit, set := c.ClientOutputBufferLimit, false
 	for g := range slices.Chunk(a, 4) {
-		hard, err1 := parseSize(g[1])
-		soft, err2 := parseSize(g[2])
+		hard, err1 := memsize.Parse(g[1])
+		soft, err2 := memsize.Parse(g[2])
 		secs, err3 := strconv.Atoi(g[3])
 		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
 		if err3 != nil || secs < 0 {
-			return fmt.Errorf("soft seconds %s: not a non-negative integer", quoteArg(g[3]))
+			return fmt.Errorf("soft seconds %s: not a non-negative integer", sdsargs.Quote(g[3]))
 		}
 		switch strings.ToLower(g[0]) {
 		case "normal":
@@ -356,7 +359,7 @@ func parseOutputBufferLimit(c *Config, a []string) error {
 		case "replica", "slave", "pubsub":
 			// kvresp has neither replicas nor pub/sub.
 		default:
-			return fmt.Errorf("unknown client class %s: want normal, replica or pubsub", quoteArg(g[0]))
+			return fmt.Errorf("unknown client class %s: want normal, replica or pubsub", sdsargs.Quote(g[0]))
 		}
 	}
 	if set {
@@ -379,7 +382,7 @@ func lookup(name string) *directive {
 func Defaults() *Config {
 	c := &Config{rt: &runtimeState{hooks: map[string][]func(*Config) error{}}}
 	for _, d := range directives {
-		args, err := splitArgs(d.def)
+		args, err := sdsargs.Split(d.def)
 		if err == nil {
 			err = d.parse(c, args)
 		}
@@ -434,7 +437,7 @@ func (l *loader) file(name string, depth int) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		argv, err := splitArgs(line)
+		argv, err := sdsargs.Split(line)
 		if err != nil {
 			l.errs = append(l.errs, fmt.Errorf("%s: %w", where, err))
 			continue
@@ -469,7 +472,7 @@ func (l *loader) include(where, from, pattern string, depth int) {
 	if strings.ContainsAny(pattern, "*?[") {
 		var err error
 		if names, err = filepath.Glob(pattern); err != nil {
-			l.errs = append(l.errs, fmt.Errorf("%s: include %s: %w", where, quoteArg(pattern), err))
+			l.errs = append(l.errs, fmt.Errorf("%s: include %s: %w", where, sdsargs.Quote(pattern), err))
 			return
 		}
 	}
@@ -503,7 +506,7 @@ func (l *loader) args(args []string) {
 	for i, a := range args {
 		if !strings.HasPrefix(a, "--") || wantValue {
 			if cur == nil {
-				l.errs = append(l.errs, fmt.Errorf("argument %s: a value without a --directive before it (a config file must come first)", quoteArg(a)))
+				l.errs = append(l.errs, fmt.Errorf("argument %s: a value without a --directive before it (a config file must come first)", sdsargs.Quote(a)))
 				continue
 			}
 			cur = append(cur, a)
@@ -511,9 +514,9 @@ func (l *loader) args(args []string) {
 			continue
 		}
 		flush()
-		argv, err := splitArgs(a[2:])
+		argv, err := sdsargs.Split(a[2:])
 		if err != nil || len(argv) == 0 {
-			l.errs = append(l.errs, fmt.Errorf("argument %s: not a --directive", quoteArg(a)))
+			l.errs = append(l.errs, fmt.Errorf("argument %s: not a --directive", sdsargs.Quote(a)))
 			continue
 		}
 		cur, wantValue = argv, len(argv) == 1
@@ -562,7 +565,7 @@ func (d *directive) set(c *Config, args []string) error {
 	if err := d.parse(c, args); err != nil {
 		q := make([]string, len(args))
 		for i, a := range args {
-			q[i] = quoteArg(a)
+			q[i] = sdsargs.Quote(a)
 		}
 		if len(q) == 1 {
 			return fmt.Errorf("value %s: %w", q[0], err)
@@ -660,27 +663,13 @@ func (c *Config) validate() []error {
 	}
 	if c.ProtoMaxBulkLen > c.ClientQueryBufferLimit {
 		errs = append(errs, fmt.Errorf("proto-max-bulk-len (%s) is larger than client-query-buffer-limit (%s): a maximum-size SET would not fit; raise client-query-buffer-limit",
-			formatUnit(c.ProtoMaxBulkLen), formatUnit(c.ClientQueryBufferLimit)))
+			memsize.Format(c.ProtoMaxBulkLen), memsize.Format(c.ClientQueryBufferLimit)))
 	}
 	if c.ClientOutputBufferLimit != 0 && c.ClientOutputBufferLimit < c.ProtoMaxBulkLen {
 		errs = append(errs, fmt.Errorf("client-output-buffer-limit normal (%s) is smaller than proto-max-bulk-len (%s): a GET of a maximum-size value would disconnect its client; raise it, or set it to 0 (no limit)",
-			formatUnit(c.ClientOutputBufferLimit), formatUnit(c.ProtoMaxBulkLen)))
+			memsize.Format(c.ClientOutputBufferLimit), memsize.Format(c.ProtoMaxBulkLen)))
 	}
 	return errs
-}
-
-// formatUnit writes n bytes for a message, in the largest binary unit that
-// divides it ("512mb"), else in bytes.
-func formatUnit(n int64) string {
-	for _, u := range []struct {
-		name string
-		size int64
-	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}} {
-		if n != 0 && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 // Get answers CONFIG GET: the name/value pairs of the directives matching a
@@ -755,7 +744,7 @@ func (c *Config) store(d *directive, formatted string) {
 	c.rt.mu.Lock()
 	defer c.rt.mu.Unlock()
 	if err := d.parse(c, d.setArgs(formatted)); err != nil {
-		panic(fmt.Sprintf("BUG: %s does not parse its own format %s: %v", d.name, quoteArg(formatted), err))
+		panic(fmt.Sprintf("BUG: %s does not parse its own format %s: %v", d.name, sdsargs.Quote(formatted), err))
 	}
 }
 
@@ -791,150 +780,4 @@ func (c *Config) Directives() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-var (
-	errUnbalanced = errors.New("unbalanced quotes")
-	errAfterQuote = errors.New("closing quote must be followed by a space or nothing")
-)
-
-// splitArgs splits a line into arguments exactly like Redis's sdssplitargs:
-// blanks separate arguments; "double quotes" take \n \r \t \b \a \xHH and
-// \<any char> escapes; 'single quotes' take only \'; a quote may open in the
-// middle of an argument but a closing quote must end it.
-func splitArgs(line string) ([]string, error) {
-	args := []string{}
-	p, n := 0, len(line)
-	for {
-		for p < n && isSpace(line[p]) {
-			p++
-		}
-		if p == n {
-			return args, nil
-		}
-		cur := []byte{}
-		inq, insq, done := false, false, false
-		for !done {
-			switch {
-			case inq:
-				switch {
-				case p == n:
-					return nil, errUnbalanced
-				case line[p] == '\\' && p+3 < n && line[p+1] == 'x' && isHex(line[p+2]) && isHex(line[p+3]):
-					cur = append(cur, unhex(line[p+2])<<4|unhex(line[p+3]))
-					p += 3
-				case line[p] == '\\' && p+1 < n:
-					p++
-					cur = append(cur, unescape(line[p]))
-				case line[p] == '"':
-					if p+1 < n && !isSpace(line[p+1]) {
-						return nil, errAfterQuote
-					}
-					done = true
-				default:
-					cur = append(cur, line[p])
-				}
-			case insq:
-				switch {
-				case p == n:
-					return nil, errUnbalanced
-				case line[p] == '\\' && p+1 < n && line[p+1] == '\'':
-					p++
-					cur = append(cur, '\'')
-				case line[p] == '\'':
-					if p+1 < n && !isSpace(line[p+1]) {
-						return nil, errAfterQuote
-					}
-					done = true
-				default:
-					cur = append(cur, line[p])
-				}
-			case p == n:
-				done = true
-			default:
-				switch line[p] {
-				case ' ', '\n', '\r', '\t':
-					done = true
-				case '"':
-					inq = true
-				case '\'':
-					insq = true
-				default:
-					cur = append(cur, line[p])
-				}
-			}
-			if p < n {
-				p++
-			}
-		}
-		args = append(args, string(cur))
-	}
-}
-
-// isSpace is C's isspace in the "C" locale.
-func isSpace(b byte) bool {
-	return b == ' ' || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r'
-}
-
-func isHex(b byte) bool {
-	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
-}
-
-func unhex(b byte) byte {
-	switch {
-	case b <= '9':
-		return b - '0'
-	case b <= 'F':
-		return b - 'A' + 10
-	}
-	return b - 'a' + 10
-}
-
-func unescape(b byte) byte {
-	switch b {
-	case 'n':
-		return '\n'
-	case 'r':
-		return '\r'
-	case 't':
-		return '\t'
-	case 'b':
-		return '\b'
-	case 'a':
-		return '\a'
-	}
-	return b
-}
-
-// quoteArg quotes s like Redis's sdscatrepr, so that splitArgs reads it back
-// as one argument: "double quotes", with \\ \" \n \r \t \a \b escapes and \xHH
-// for other bytes outside printable ASCII.
-func quoteArg(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\', '"':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\a':
-			b.WriteString(`\a`)
-		case '\b':
-			b.WriteString(`\b`)
-		default:
-			if c >= 0x20 && c < 0x7f {
-				b.WriteByte(c)
-			} else {
-				fmt.Fprintf(&b, `\x%02x`, c)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

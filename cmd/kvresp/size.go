@@ -8,42 +8,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"kvresp/internal/memsize"
 )
-
-// sizeUnits are redis-server's memory units (memtoull in util.c): a bare
-// number or "b" is bytes, k/m/g are powers of 1000, kb/mb/gb powers of 1024.
-var sizeUnits = map[string]int64{
-	"": 1, "b": 1,
-	"k": 1000, "kb": 1 << 10,
-	"m": 1000 * 1000, "mb": 1 << 20,
-	"g": 1000 * 1000 * 1000, "gb": 1 << 30,
-}
-
-// parseSize parses a Redis memory value ("4gb", "512mb", "100k", "1048576"),
-// units case-insensitive. Negative numbers, fractions, spaces and results
-// above math.MaxInt64 are refused.
-func parseSize(s string) (int64, error) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	mul, ok := sizeUnits[strings.ToLower(s[i:])]
-	if i == 0 || !ok {
-		return 0, errors.New("not a size (a number of bytes with an optional unit b, k, kb, m, mb, g, gb)")
-	}
-	n, err := strconv.ParseInt(s[:i], 10, 64)
-	if err != nil || n > math.MaxInt64/mul {
-		return 0, errors.New("size too large")
-	}
-	return n * mul, nil
-}
 
 // parseMemory parses maxmemory's value: a size, or "N%" (1 <= N <= 100)
 // meaning that share of physicalMemory().
 func parseMemory(s string) (int64, error) {
 	p, ok := strings.CutSuffix(s, "%")
 	if !ok {
-		return parseSize(s)
+		return memsize.Parse(s)
 	}
 	n, err := strconv.Atoi(p)
 	if err != nil || n < 1 || n > 100 {

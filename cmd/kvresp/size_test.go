@@ -1,60 +1,12 @@
 package main
 
 import (
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64 // -1: error
-	}{
-		{"0", 0},
-		{"1048576", 1048576},
-		{"7b", 7},
-		{"7B", 7},
-		{"100k", 100_000},
-		{"100K", 100_000},
-		{"100kb", 100 << 10},
-		{"100KB", 100 << 10},
-		{"3m", 3_000_000},
-		{"512mb", 512 << 20},
-		{"512Mb", 512 << 20},
-		{"2g", 2_000_000_000},
-		{"4gb", 4 << 30},
-		{"4GB", 4 << 30},
-		{"9223372036854775807", math.MaxInt64},
-		{"8589934591gb", 8589934591 << 30},
-		{"", -1},
-		{"gb", -1},
-		{"-1", -1},
-		{"+1", -1},
-		{"1.5gb", -1},
-		{"1 gb", -1},
-		{" 1", -1},
-		{"1tb", -1},
-		{"1kib", -1},
-		{"9223372036854775808", -1},
-		{"8589934592gb", -1},
-		{"99999999999999999999999", -1},
-	} {
-		got, err := parseSize(tc.in)
-		if tc.want < 0 {
-			if err == nil {
-				t.Errorf("parseSize(%q) = %d, want an error", tc.in, got)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
-	}
-}
+	"kvresp/internal/memsize"
+)
 
 func TestParseMemoryPercent(t *testing.T) {
 	mem, err := physicalMemory()
@@ -120,33 +72,8 @@ func TestMemTotal(t *testing.T) {
 
 func TestFormatUnit(t *testing.T) {
 	for in, want := range map[int64]string{0: "0", 1: "1", 1024: "1kb", 1536: "1536", 512 << 20: "512mb", 3 << 30: "3gb"} {
-		if got := formatUnit(in); got != want {
-			t.Errorf("formatUnit(%d) = %q, want %q", in, got, want)
+		if got := memsize.Format(in); got != want {
+			t.Errorf("memsize.Format(%d) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// FuzzParseSize: never panics; accepted sizes are non-negative and written
-// in digits plus a known unit, and a plain number reads back as itself.
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{"0", "4gb", "512MB", "100k", "9223372036854775807", "8589934592gb", "-1", "1.5g", "", "gb", "50%"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseSize(s)
-		if err != nil {
-			return
-		}
-		if n < 0 {
-			t.Fatalf("parseSize(%q) = %d < 0", s, n)
-		}
-		digits := strings.TrimRight(s, "bBkKmMgG")
-		if _, ok := sizeUnits[strings.ToLower(s[len(digits):])]; !ok || digits == "" {
-			t.Fatalf("parseSize(%q) accepted a malformed size", s)
-		}
-		back, err := parseSize(strconv.FormatInt(n, 10))
-		if err != nil || back != n {
-			t.Fatalf("parseSize(%d) = %d, %v", n, back, err)
-		}
-	})
 }
