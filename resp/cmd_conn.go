@@ -300,14 +300,18 @@ func (c *conn) describe() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
+	lastCmd := ""
+	if cmd := c.lastCmd.Load(); cmd != nil {
+		lastCmd = cmd.name
+	}
 	laddr := ""
 	if a := c.nc.LocalAddr(); a != nil {
 		laddr = a.String()
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%d qbuf-free=0 argv-mem=0 multi-mem=0 rbs=%d rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
 		c.id, c.nc.RemoteAddr().String(), laddr, c.name,
-		int64(now.Sub(c.start)/time.Second), int64(now.Sub(c.lastUsed)/time.Second),
-		0, readBufferSize, c.lastCmd, c.proto, c.libName, c.libVer)
+		int64(now.Sub(c.start)/time.Second), (now.UnixNano()-c.lastUsed.Load())/int64(time.Second),
+		0, readBufferSize, lastCmd, c.proto, c.libName, c.libVer)
 }
 
 // killOther closes o; a client killing itself gets its answer first.

@@ -71,6 +71,22 @@ func register(cmds ...*command) {
 
 func lookup(name string) *command { return table[name] }
 
+// lookupBytes finds a command by its name as sent, in any case, without
+// allocating: names are lowered into a stack buffer.
+func lookupBytes(name []byte) *command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return nil // longer than any command name
+	}
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return table[string(buf[:len(name)])]
+}
+
 // sortedCommands is the table in name order, for COMMAND's stable output.
 func sortedCommands() []*command {
 	cs := make([]*command, 0, len(table))

@@ -29,9 +29,9 @@ type conn struct {
 	name     string
 	libName  string
 	libVer   string
-	lastCmd  string
-	lastUsed time.Time
-	proto    int // a copy of wr.proto for CLIENT LIST
+	lastCmd  atomic.Pointer[command]
+	lastUsed atomic.Int64 // Unix nanoseconds
+	proto    int          // a copy of wr.proto for CLIENT LIST
 	killed   atomic.Bool
 
 	closeAfter bool // QUIT, or a fatal error answered
@@ -39,15 +39,15 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
-		s:        s,
-		nc:       nc,
-		id:       s.nextID.Add(1),
-		rd:       newReader(nc, s.arena, &s.stats.netIn),
-		wr:       newWriter(nc, &s.stats.netOut),
-		start:    time.Now(),
-		lastUsed: time.Now(),
-		proto:    2,
+		s:     s,
+		nc:    nc,
+		id:    s.nextID.Add(1),
+		rd:    newReader(nc, s.arena, &s.stats.netIn),
+		wr:    newWriter(nc, &s.stats.netOut),
+		start: time.Now(),
+		proto: 2,
 	}
+	c.lastUsed.Store(c.start.UnixNano())
 	c.authed = *s.requirepass.Load() == ""
 	c.rd.cr.idle = &s.idleTimeout
 	return c
@@ -134,20 +134,16 @@ func (c *conn) logClose(err error) {
 // it. Replies for errors follow Redis's texts, which clients match on.
 func (c *conn) dispatch(req *request) {
 	args := req.args
-	name := strings.ToLower(string(args[0]))
-	cmd := lookup(name)
+	cmd := lookupBytes(args[0])
 	c.s.stats.commands.Add(1)
-	c.mu.Lock()
-	c.lastUsed = time.Now()
-	if cmd != nil {
-		c.lastCmd = cmd.name
-	}
-	c.mu.Unlock()
+	start := time.Now()
+	c.lastUsed.Store(start.UnixNano())
 	if cmd == nil {
 		c.wr.error(unknownCommand(args))
 		c.s.m.unknown.Inc()
 		return
 	}
+	c.lastCmd.Store(cmd)
 	if !cmd.arityOK(len(args)) {
 		c.wr.error("ERR wrong number of arguments for '" + cmd.name + "' command")
 		return
@@ -160,9 +156,8 @@ func (c *conn) dispatch(req *request) {
 		c.wr.error(oomReply(req.allocErr))
 		return
 	}
-	t := time.Now()
 	cmd.run(c, req)
-	c.s.m.observe(cmd, time.Since(t))
+	c.s.m.observe(cmd, time.Since(start))
 }
 
 // unknownCommand is Redis 7's reply to an unknown command, which quotes the

@@ -9,7 +9,6 @@ import (
 // metrics are the front end's Prometheus collectors, named
 // kvresp_resp_<what>_<unit>.
 type metrics struct {
-	commands    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	connections prometheus.Gauge
 	unknown     prometheus.Counter
@@ -17,18 +16,14 @@ type metrics struct {
 }
 
 type cmdMetrics struct {
-	count   prometheus.Counter
 	latency prometheus.Observer
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kvresp_resp_commands_total", Help: "Commands run, by command.",
-		}, []string{"cmd"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kvresp_resp_command_duration_seconds",
-			Help:    "Time to run a command, from parsed request to gathered reply (socket time excluded), by command.",
+			Help:    "Time to run a command, from parsed request to gathered reply (socket time excluded), by command; its _count is the number of commands run.",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 		}, []string{"cmd"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -42,20 +37,17 @@ func newMetrics() *metrics {
 	// Resolve every label once so the hot path does no map work in the
 	// vectors.
 	for name := range table {
-		m.byCmd[name] = cmdMetrics{m.commands.WithLabelValues(name), m.latency.WithLabelValues(name)}
+		m.byCmd[name] = cmdMetrics{m.latency.WithLabelValues(name)}
 	}
 	return m
 }
 
 func (m *metrics) observe(cmd *command, d time.Duration) {
-	cm := m.byCmd[cmd.name]
-	cm.count.Inc()
-	cm.latency.Observe(d.Seconds())
+	m.byCmd[cmd.name].latency.Observe(d.Seconds())
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.commands.Describe(ch)
 	m.latency.Describe(ch)
 	m.connections.Describe(ch)
 	m.unknown.Describe(ch)
@@ -63,7 +55,6 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	m.commands.Collect(ch)
 	m.latency.Collect(ch)
 	m.connections.Collect(ch)
 	m.unknown.Collect(ch)

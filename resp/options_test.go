@@ -43,7 +43,7 @@ func TestParseSetOptions(t *testing.T) {
 		{"FOO", store.SetOptions{}, errSyntax},
 	}
 	for _, tc := range tests {
-		got, err := parseSetOptions(split(tc.in), now)
+		got, err := parseSetOptions(split(tc.in), func() int64 { return now })
 		if err != tc.err || (err == "" && got != tc.want) {
 			t.Errorf("%q: got %+v %q, want %+v %q", tc.in, got, err, tc.want, tc.err)
 		}
@@ -108,7 +108,7 @@ func FuzzCommandOptions(f *testing.F) {
 			return
 		}
 		args := bytes.Split([]byte(in), []byte(" "))
-		if o, e := parseSetOptions(args, now); e == "" && o.ExpireAt < 0 {
+		if o, e := parseSetOptions(args, func() int64 { return now }); e == "" && o.ExpireAt < 0 {
 			t.Fatalf("SET options %q gave a negative expiry %d", in, o.ExpireAt)
 		}
 		if ch, e := parseGetExOptions(args, now); e == "" && ch.ExpireAt < 0 {

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math"
 	"net"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -102,14 +102,19 @@ type countingReader struct {
 	total *atomic.Int64
 	idle  *atomic.Int64 // nanoseconds, 0 = no timeout; nil = no deadlines
 	conn  interface{ SetReadDeadline(time.Time) error }
+	// deadline is whether a read deadline is set on conn.
+	deadline bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	if c.idle != nil {
 		if d := time.Duration(c.idle.Load()); d > 0 {
 			_ = c.conn.SetReadDeadline(time.Now().Add(d))
-		} else {
+			c.deadline = true
+		} else if c.deadline {
+			// CONFIG SET timeout 0: clear the last deadline, once.
 			_ = c.conn.SetReadDeadline(time.Time{})
+			c.deadline = false
 		}
 	}
 	n, err := c.r.Read(p)
@@ -303,11 +308,28 @@ func grow(b []byte, n int) []byte {
 	return nb
 }
 
-// parseInt parses a decimal integer strictly, as Redis's string2ll does.
+// parseInt parses a decimal integer strictly, as Redis's string2ll does:
+// an optional minus, digits, no leading zeros, no overflow.
 func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 || (len(b) > 1 && b[0] == '0') {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 || (len(b) > 1 && b[0] == '0') {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	if neg {
+		return -int64(n), true
+	}
+	return int64(n), true
 }

@@ -131,6 +131,20 @@ func (rc *respConn) expectGet(want []byte, allowMiss bool) bool {
 	return true
 }
 
+// eachConn runs fn on n connections at once, as parallel subtests of a subtest called name, and
+// returns when all are done. buf starts as a copy of base, for chunkValue.
+func eachConn(t *testing.T, s *server, name string, n int, base []byte, fn func(t *testing.T, rc *respConn, c int, buf []byte)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		for c := 0; c < n; c++ {
+			t.Run(strconv.Itoa(c), func(t *testing.T) {
+				t.Parallel()
+				fn(t, s.resp(t), c, bytes.Clone(base))
+			})
+		}
+	})
+}
+
 // TestE2ELMCacheRESP checks the resp:// contract byte for byte, with 8 connections like
 // LMCache's native client: SET is exactly +OK, EXISTS/DEL exactly :0/:1, GET exactly
 // $<n> + bytes or $-1.
@@ -143,57 +157,37 @@ func TestE2ELMCacheRESP(t *testing.T) {
 	s := startServer(t, serverOptions{maxmemory: "1gb"})
 	base := randomBytes(size)
 
-	t.Run("Write", func(t *testing.T) {
-		for c := 0; c < conns; c++ {
-			t.Run(strconv.Itoa(c), func(t *testing.T) {
-				t.Parallel()
-				rc := s.resp(t)
-				buf := bytes.Clone(base)
-				for i := 0; i < perCon; i++ {
-					k := lmcacheKey(c, i)
-					rc.do(":0\r\n", "EXISTS", k)
-					rc.send("GET", k)
-					rc.expectGet(nil, true)
-					v := chunkValue(buf, c, i)
-					rc.setChunk(k, v)
-					rc.expect("+OK\r\n")
-					rc.do(":1\r\n", "EXISTS", k)
-					rc.send("GET", k)
-					rc.expectGet(v, false)
-				}
-			})
+	eachConn(t, s, "Write", conns, base, func(t *testing.T, rc *respConn, c int, buf []byte) {
+		for i := 0; i < perCon; i++ {
+			k := lmcacheKey(c, i)
+			rc.do(":0\r\n", "EXISTS", k)
+			rc.send("GET", k)
+			rc.expectGet(nil, true)
+			v := chunkValue(buf, c, i)
+			rc.setChunk(k, v)
+			rc.expect("+OK\r\n")
+			rc.do(":1\r\n", "EXISTS", k)
+			rc.send("GET", k)
+			rc.expectGet(v, false)
 		}
 	})
-	t.Run("Read", func(t *testing.T) {
-		for c := 0; c < conns; c++ {
-			t.Run(strconv.Itoa(c), func(t *testing.T) {
-				t.Parallel()
-				rc := s.resp(t)
-				buf := bytes.Clone(base)
-				other := (c + 1) % conns // read another connection's chunks
-				for i := 0; i < perCon; i++ {
-					rc.send("GET", lmcacheKey(other, i))
-					rc.expectGet(chunkValue(buf, other, i), false)
-				}
-			})
+	eachConn(t, s, "Read", conns, base, func(t *testing.T, rc *respConn, c int, buf []byte) {
+		other := (c + 1) % conns // read another connection's chunks
+		for i := 0; i < perCon; i++ {
+			rc.send("GET", lmcacheKey(other, i))
+			rc.expectGet(chunkValue(buf, other, i), false)
 		}
 	})
-	t.Run("Delete", func(t *testing.T) {
-		for c := 0; c < conns; c++ {
-			t.Run(strconv.Itoa(c), func(t *testing.T) {
-				t.Parallel()
-				rc := s.resp(t)
-				for i := 0; i < perCon; i++ {
-					k := lmcacheKey(c, i)
-					rc.do(":1\r\n", "DEL", k)
-					rc.do(":0\r\n", "DEL", k)
-					rc.do(":0\r\n", "EXISTS", k)
-					rc.send("GET", k)
-					rc.expectGet(nil, true)
-				}
-				rc.do(":0\r\n", "EXISTS", "never-set") // still in sync: no stray bytes
-			})
+	eachConn(t, s, "Delete", conns, nil, func(t *testing.T, rc *respConn, c int, _ []byte) {
+		for i := 0; i < perCon; i++ {
+			k := lmcacheKey(c, i)
+			rc.do(":1\r\n", "DEL", k)
+			rc.do(":0\r\n", "DEL", k)
+			rc.do(":0\r\n", "EXISTS", k)
+			rc.send("GET", k)
+			rc.expectGet(nil, true)
 		}
+		rc.do(":0\r\n", "EXISTS", "never-set") // still in sync: no stray bytes
 	})
 }
 
@@ -202,49 +196,35 @@ func TestE2ELMCacheRESP(t *testing.T) {
 // and every GET is either the exact value or $-1.
 func TestE2ELMCacheRESPEviction(t *testing.T) {
 	const (
-		conns  = 4
+		conns  = 4 // Redis counts pending 8 MiB arguments against maxmemory: keep them under it
 		perCon = 8
 		size   = 8 << 20
 	)
 	s := startServer(t, serverOptions{maxmemory: "64mb"})
 	base := randomBytes(size)
-	var hits atomic.Int64
-	t.Run("Write", func(t *testing.T) {
-		for c := 0; c < conns; c++ {
-			t.Run(strconv.Itoa(c), func(t *testing.T) {
-				t.Parallel()
-				rc := s.resp(t)
-				buf := bytes.Clone(base)
-				for i := 0; i < perCon; i++ {
-					rc.setChunk(lmcacheKey(c, i), chunkValue(buf, c, i))
-					rc.expect("+OK\r\n")
-				}
-			})
+	eachConn(t, s, "Write", conns, base, func(t *testing.T, rc *respConn, c int, buf []byte) {
+		for i := 0; i < perCon; i++ {
+			rc.setChunk(lmcacheKey(c, i), chunkValue(buf, c, i))
+			rc.expect("+OK\r\n")
 		}
 	})
-	t.Run("Read", func(t *testing.T) {
-		for c := 0; c < conns; c++ {
-			t.Run(strconv.Itoa(c), func(t *testing.T) {
-				t.Parallel()
-				rc := s.resp(t)
-				buf := bytes.Clone(base)
-				for i := 0; i < perCon; i++ {
-					k := lmcacheKey(c, i)
-					rc.send("GET", k)
-					hit := rc.expectGet(chunkValue(buf, c, i), true)
-					if hit {
-						hits.Add(1)
-					}
-					rc.send("EXISTS", k)
-					if l := rc.line(); l != ":0\r\n" && l != ":1\r\n" {
-						t.Fatalf("EXISTS = %q", l)
-					}
-					rc.send("DEL", k)
-					if l := rc.line(); l != ":0\r\n" && l != ":1\r\n" {
-						t.Fatalf("DEL = %q", l)
-					}
-				}
-			})
+	var hits atomic.Int64
+	eachConn(t, s, "Read", conns, base, func(t *testing.T, rc *respConn, c int, buf []byte) {
+		zeroOrOne := func(cmd, k string) {
+			t.Helper()
+			rc.send(cmd, k)
+			if l := rc.line(); l != ":0\r\n" && l != ":1\r\n" {
+				t.Fatalf("%s = %q", cmd, l)
+			}
+		}
+		for i := 0; i < perCon; i++ {
+			k := lmcacheKey(c, i)
+			rc.send("GET", k)
+			if rc.expectGet(chunkValue(buf, c, i), true) {
+				hits.Add(1)
+			}
+			zeroOrOne("EXISTS", k)
+			zeroOrOne("DEL", k)
 		}
 	})
 	t.Logf("%d of %d chunks survived eviction", hits.Load(), conns*perCon)

@@ -247,39 +247,92 @@ func (t *Tier) touchLocked(e *entry) {
 	}
 }
 
-// Put implements tiers.Tier. The tier retains it.Buf.
+// Put implements tiers.Tier. The tier retains it.Buf. Overwriting a key
+// swaps the value in place: the index entry and its charge stay.
 func (t *Tier) Put(key string, it tiers.Item) error {
 	if it.Buf == nil {
 		return errors.New("dram: put of a nil buffer")
 	}
-	// Reserve before locking: reserving may evict, which takes t.mu.
+	it.Buf.Retain()
+	if old, ok := t.replace(key, it); ok {
+		old.Release()
+		t.puts.Add(1)
+		return nil
+	}
+	// A new key: reserve its index charge before locking, because reserving
+	// may evict, which takes t.mu.
 	if err := t.arena.Reserve(charge(key)); err != nil {
+		it.Buf.Release()
 		return err
 	}
-	it.Buf.Retain()
 	e := &entry{key: key, buf: it.Buf, expireAt: it.ExpireAt}
 	t.mu.Lock()
-	old := t.items[key]
-	if old != nil {
-		t.removeLocked(old)
+	if old := t.items[key]; old != nil {
+		// Another Put of this key won the race for the slot: replace
+		// its value and give back the charge reserved for a new entry.
+		prev := t.swapLocked(old, it)
+		t.mu.Unlock()
+		t.arena.Unreserve(charge(key))
+		prev.Release()
+		t.puts.Add(1)
+		return nil
 	}
 	t.insertLocked(e)
 	t.mu.Unlock()
 	t.puts.Add(1)
-	if old != nil {
-		t.drop(old)
-	}
 	return nil
 }
 
-func (t *Tier) insertLocked(e *entry) {
-	t.items[e.key] = e
-	size := e.buf.Cap()
+// replace swaps the value of an existing key, returning the old buffer for
+// the caller to release outside the lock.
+func (t *Tier) replace(key string, it tiers.Item) (*slab.Buf, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.items[key]
+	if e == nil {
+		return nil, false
+	}
+	return t.swapLocked(e, it), true
+}
+
+// swapLocked puts it in e's place and returns e's previous buffer.
+func (t *Tier) swapLocked(e *entry, it tiers.Item) *slab.Buf {
+	old := e.buf
+	t.bytes += int64(it.Buf.Len()) - int64(old.Len())
+	if it.Buf.Cap() != old.Cap() {
+		e.cls.remove(e)
+		if e.cls.n == 0 {
+			delete(t.classes, e.cls.size)
+		}
+		e.buf = it.Buf
+		c := t.classFor(it.Buf.Cap())
+		e.cls = c
+		c.pushFront(e)
+	} else {
+		e.buf = it.Buf
+	}
+	e.expireAt = it.ExpireAt
+	if e.expireAt != 0 {
+		t.volatile[e] = struct{}{}
+	} else {
+		delete(t.volatile, e)
+	}
+	t.touchLocked(e)
+	return old
+}
+
+func (t *Tier) classFor(size int) *class {
 	c := t.classes[size]
 	if c == nil {
 		c = &class{size: size}
 		t.classes[size] = c
 	}
+	return c
+}
+
+func (t *Tier) insertLocked(e *entry) {
+	t.items[e.key] = e
+	c := t.classFor(e.buf.Cap())
 	e.cls = c
 	t.tick++
 	e.lastUse = t.tick
