@@ -126,8 +126,12 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 	case "memory":
 		st := s.arena.Stats()
 		r := rss()
-		kv("used_memory", st.Used)
-		kv("used_memory_human", humanBytes(st.Used))
+		// used_memory is what is held (values, readers' and I/O buffers,
+		// index and connection buffers); free buffers cached for reuse are
+		// reported apart, so FLUSHALL shows at once.
+		used := st.InUse + st.Reserved
+		kv("used_memory", used)
+		kv("used_memory_human", humanBytes(used))
 		kv("used_memory_rss", r)
 		kv("used_memory_rss_human", humanBytes(r))
 		kv("maxmemory", st.Limit)
@@ -136,8 +140,8 @@ func (s *Server) writeInfo(b *strings.Builder, sec string) {
 		kv("slab_in_use_bytes", st.InUse)
 		kv("slab_cached_bytes", st.Cached)
 		kv("slab_reserved_bytes", st.Reserved)
-		if st.Used > 0 {
-			kv("mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(r)/float64(st.Used)))
+		if used > 0 {
+			kv("mem_fragmentation_ratio", fmt.Sprintf("%.2f", float64(r)/float64(used)))
 		}
 	case "persistence":
 		kv("loading", 0)

@@ -35,6 +35,10 @@ type conn struct {
 	killed   atomic.Bool
 
 	closeAfter bool // QUIT, or a fatal error answered
+
+	// charged is what the connection's own buffers are charged against
+	// maxmemory, so that query and reply buffers count like values do.
+	charged int64
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -82,7 +86,13 @@ func (c *conn) serve() {
 		c.wr.discard()
 		c.rd.req.release()
 		_ = c.nc.Close()
+		c.s.arena.Unreserve(c.charged)
 	}()
+	if err := c.account(); err != nil {
+		c.wr.error(oomReply(err))
+		_ = c.wr.flush()
+		return
+	}
 	for !c.killed.Load() {
 		if c.rd.buffered() == 0 {
 			if err := c.wr.flush(); err != nil {
@@ -107,6 +117,12 @@ func (c *conn) serve() {
 		}
 		c.dispatch(req)
 		c.rd.req.release()
+		if err := c.account(); err != nil {
+			// The client's buffers would push kvresp past maxmemory
+			// (Redis's known failure): drop the client, keep the memory.
+			c.s.log.Warn("closing client: its buffers do not fit in maxmemory", "id", c.id, "addr", c.nc.RemoteAddr().String(), "err", err)
+			return
+		}
 		if c.closeAfter {
 			_ = c.wr.flush()
 			return
@@ -118,6 +134,22 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// account charges the growth (or refunds the shrinking) of the
+// connection's buffers against the arena's limit.
+func (c *conn) account() error {
+	n := int64(readBufferSize + cap(c.rd.small) + c.wr.bufferBytes())
+	switch d := n - c.charged; {
+	case d > 0:
+		if err := c.s.arena.Reserve(d); err != nil {
+			return err
+		}
+	case d < 0:
+		c.s.arena.Unreserve(-d)
+	}
+	c.charged = n
+	return nil
 }
 
 func (c *conn) logClose(err error) {

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	connections prometheus.Gauge
 	unknown     prometheus.Counter
+	counters    []prometheus.CounterFunc
 	byCmd       map[string]cmdMetrics
 }
 
@@ -19,7 +21,7 @@ type cmdMetrics struct {
 	latency prometheus.Observer
 }
 
-func newMetrics() *metrics {
+func newMetrics(st *serverStats) *metrics {
 	m := &metrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kvresp_resp_command_duration_seconds",
@@ -34,6 +36,15 @@ func newMetrics() *metrics {
 		}),
 		byCmd: map[string]cmdMetrics{},
 	}
+	counter := func(name, help string, v *atomic.Int64) {
+		m.counters = append(m.counters, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	counter("kvresp_resp_net_input_bytes_total", "Bytes read from clients.", &st.netIn)
+	counter("kvresp_resp_net_output_bytes_total", "Bytes written to clients.", &st.netOut)
+	counter("kvresp_resp_connections_total", "Connections accepted.", &st.connsTotal)
+	counter("kvresp_resp_rejected_connections_total", "Connections refused at maxclients.", &st.rejected)
+	counter("kvresp_resp_protocol_errors_total", "Connections closed for a protocol error.", &st.protoErrors)
 	// Resolve every label once so the hot path does no map work in the
 	// vectors.
 	for name := range table {
@@ -51,6 +62,9 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.latency.Describe(ch)
 	m.connections.Describe(ch)
 	m.unknown.Describe(ch)
+	for _, c := range m.counters {
+		c.Describe(ch)
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -58,4 +72,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.latency.Collect(ch)
 	m.connections.Collect(ch)
 	m.unknown.Collect(ch)
+	for _, c := range m.counters {
+		c.Collect(ch)
+	}
 }

@@ -149,6 +149,10 @@ func (r *reader) line(max int, tooLong string) ([]byte, error) {
 // (a blank inline line or "*0"/"*-1"), which is skipped without an answer.
 func (r *reader) next(lim limits) (*request, error) {
 	r.req.release()
+	if cap(r.small) > 1<<20 {
+		// Let one huge command's argument buffer go.
+		r.small = nil
+	}
 	r.small = r.small[:0]
 	r.offs = r.offs[:0]
 	c, err := r.br.Peek(1)

@@ -152,8 +152,8 @@ func NewServer(o Options) (*Server, error) {
 		runID:   newRunID(),
 		bigBulk: o.BigBulk,
 		conns:   make(map[int64]*conn),
-		m:       newMetrics(),
 	}
+	s.m = newMetrics(&s.stats)
 	s.SetRequirepass(o.Requirepass)
 	s.maxClients.Store(int64(o.MaxClients))
 	s.idleTimeout.Store(int64(o.IdleTimeout))

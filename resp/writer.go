@@ -227,6 +227,19 @@ func (w *writer) writeAll(write func() (int64, error)) error {
 	}
 }
 
+// bufferBytes is the capacity of the writer's own reply buffers (not of the
+// slab buffers it pins, which the arena counts already).
+func (w *writer) bufferBytes() int {
+	n := cap(w.cur)
+	for _, b := range w.spare {
+		n += cap(b)
+	}
+	for i := 0; i < len(w.segs); i += 2 {
+		n += cap(w.segs[i]) // even segments are reply bytes, odd ones values
+	}
+	return n
+}
+
 // discard drops what is gathered without sending it (connection closing).
 func (w *writer) discard() {
 	for _, b := range w.pins {
