@@ -3,7 +3,7 @@
 # kvresp container image: a static binary (no cgo) on distroless, running as non-root.
 #
 #   docker build -t kvresp .
-#   docker run -p 6379:6379 -p 9121:9121 -v kvresp-data:/data kvresp --requirepass "$PASSWORD" --maxmemory 8gb
+#   docker run -p 6379:6379 -p 9379:9379 -v kvresp-data:/data kvresp --requirepass "$PASSWORD" --maxmemory 8gb
 #
 # Arguments after the image name are appended to the ENTRYPOINT as `--directive value` pairs
 # (redis-server's conventions). A config file can be mounted and passed with --entrypoint:
@@ -33,11 +33,11 @@ COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
 VOLUME ["/data"]
-# 6379: RESP (redis://, resp://). 9121: Prometheus metrics (/metrics).
-EXPOSE 6379 9121
+# 6379: RESP (redis://, resp://). 9379: Prometheus metrics (/metrics).
+EXPOSE 6379 9379
 # --bind 0.0.0.0: inside a container the loopback interface is the container's own, so a server
 # bound to 127.0.0.1 (the default) would be unreachable through published ports; the container
 # network and `-p` decide who can reach it instead. That makes the server reachable by anything on
 # that network: set a password with --requirepass (and prefer --tls-port with a certificate when
 # the network is shared), and publish the ports only where clients need them.
-ENTRYPOINT ["/usr/local/bin/kvresp", "--bind", "0.0.0.0", "--dir", "/data", "--metrics-addr", "0.0.0.0:9121"]
+ENTRYPOINT ["/usr/local/bin/kvresp", "--bind", "0.0.0.0", "--dir", "/data", "--metrics-addr", "0.0.0.0:9379"]
