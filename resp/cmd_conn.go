@@ -259,9 +259,6 @@ var clientHandlers = map[string]func(c *conn, req *request){
 	"kill":  cmdClientKill,
 	"help":  func(c *conn, req *request) { c.wr.bulkStrings(clientHelp) },
 	"reply": func(c *conn, req *request) { c.wr.ok() },
-	"no-evict": func(c *conn, req *request) {
-		c.wr.ok()
-	},
 }
 
 var clientHelp = []string{
@@ -283,7 +280,7 @@ func clientSubs() []*command {
 		{name: "client|setinfo", arity: 4, summary: "Sets information specific to the client or connection."},
 		{name: "client|id", arity: 2, summary: "Returns the unique client ID of the connection."},
 		{name: "client|info", arity: 2, summary: "Returns information about the connection."},
-		{name: "client|list", arity: -2, summary: "Lists open connections."},
+		{name: "client|list", arity: 2, summary: "Lists open connections."},
 		{name: "client|kill", arity: -3, summary: "Terminates open connections."},
 		{name: "client|help", arity: 2, summary: "Returns helpful text about the different subcommands."},
 	}

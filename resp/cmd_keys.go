@@ -136,26 +136,24 @@ func parseExpireCmd(name string, args [][]byte, now int64) (int64, store.ExpireC
 	}
 	cond := store.ExpireAlways
 	for _, a := range args[1:] {
-		var f store.ExpireCond
 		switch strings.ToLower(string(a)) {
 		case "nx":
-			f = store.ExpireNX
+			cond |= store.ExpireNX
 		case "xx":
-			f = store.ExpireXX
+			cond |= store.ExpireXX
 		case "gt":
-			f = store.ExpireGT
+			cond |= store.ExpireGT
 		case "lt":
-			f = store.ExpireLT
+			cond |= store.ExpireLT
 		default:
 			return 0, 0, "ERR Unsupported option " + sanitize(string(a), 64)
 		}
-		if cond != store.ExpireAlways && cond != f {
-			if (cond == store.ExpireNX) != (f == store.ExpireNX) {
-				return 0, 0, "ERR NX and XX, GT or LT options at the same time are not compatible"
-			}
-			return 0, 0, "ERR GT and LT options at the same time are not compatible"
-		}
-		cond = f
+	}
+	if cond&store.ExpireNX != 0 && cond&^store.ExpireNX != 0 {
+		return 0, 0, "ERR NX and XX, GT or LT options at the same time are not compatible"
+	}
+	if cond&store.ExpireGT != 0 && cond&store.ExpireLT != 0 {
+		return 0, 0, "ERR GT and LT options at the same time are not compatible"
 	}
 	if n <= 0 {
 		// A time before the epoch means "already expired".

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,20 +55,11 @@ func cmdInfo(c *conn, req *request) {
 		}
 	}
 	for sec, body := range extra {
-		if (all || want[sec]) && !contains(infoSections, sec) {
+		if (all || want[sec]) && !slices.Contains(infoSections, sec) {
 			fmt.Fprintf(&b, "\r\n# %s\r\n%s", strings.ToUpper(sec[:1])+sec[1:], body)
 		}
 	}
 	c.wr.verbatim(b.String())
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // humanBytes formats like Redis's bytesToHuman.
@@ -330,7 +322,7 @@ var commandHandlers = map[string]func(c *conn, req *request){
 			if cmd := lookup(strings.ToLower(string(n))); cmd != nil {
 				c.writeCommandInfo(cmd)
 			} else {
-				c.wr.nullArray()
+				c.wr.null()
 			}
 		}
 	},

@@ -34,6 +34,10 @@ func (c *conn) replyValue(buf *slab.Buf, ok bool, err error) {
 		c.wr.null()
 	default:
 		c.wr.bulkBuf(buf)
+		if err := c.flushIfFull(); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 }
 
@@ -143,7 +147,7 @@ func (c *conn) set(req *request, o store.SetOptions) {
 	buf.Release()
 	switch {
 	case err != nil:
-		c.wr.error(storeError(err))
+		c.wr.error(storeError(err)) // Set released any old value
 	case o.Get:
 		c.replyValue(res.Old, res.Old != nil, nil)
 	case res.Stored:
@@ -239,6 +243,10 @@ func cmdMGet(c *conn, req *request) {
 			continue
 		}
 		c.wr.bulkBuf(buf)
+		if err := c.flushIfFull(); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 }
 

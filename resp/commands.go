@@ -136,13 +136,21 @@ func (c *conn) valueBuf(req *request, i int) (*slab.Buf, error) {
 	return b, nil
 }
 
-// subcommand dispatches "CONTAINER SUB args..." to the sub table.
+// subcommand dispatches "CONTAINER SUB args..." to the sub table, checking
+// the subcommand's arity as the command table states it.
 func subcommand(c *conn, req *request, parent string, subs map[string]func(c *conn, req *request)) {
 	sub := strings.ToLower(string(req.args[1]))
 	fn, ok := subs[sub]
 	if !ok {
 		c.wr.error(fmt.Sprintf("ERR unknown subcommand '%s'. Try %s HELP.", sanitize(string(req.args[1]), 128), strings.ToUpper(parent)))
 		return
+	}
+	name := parent + "|" + sub
+	for _, sc := range table[parent].subs {
+		if sc.name == name && !sc.arityOK(len(req.args)) {
+			c.wrongArgs(name)
+			return
+		}
 	}
 	fn(c, req)
 }

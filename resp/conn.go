@@ -35,6 +35,7 @@ type conn struct {
 	killed   atomic.Bool
 
 	closeAfter bool // QUIT, or a fatal error answered
+	failed     bool // the connection broke mid-reply: close without writing
 
 	// charged is what the connection's own buffers are charged against
 	// maxmemory, so that query and reply buffers count like values do.
@@ -124,16 +125,44 @@ func (c *conn) serve() {
 			return
 		}
 		if c.closeAfter {
-			_ = c.wr.flush()
+			if !c.failed {
+				_ = c.wr.flush()
+			}
 			return
 		}
-		if c.wr.full() {
-			if err := c.wr.flush(); err != nil {
-				c.logClose(err)
-				return
-			}
+		if err := c.flushIfFull(); err != nil {
+			c.logClose(err)
+			return
 		}
 	}
+}
+
+// fail ends the connection from inside a command whose reply could not be
+// written; the serve loop closes it after the command.
+func (c *conn) fail(err error) {
+	c.logClose(err)
+	c.wr.discard()
+	c.closeAfter = true
+	c.failed = true
+}
+
+// errOutputLimit closes a client whose pending replies exceed
+// client-output-buffer-limit, as Redis does.
+var errOutputLimit = errors.New("resp: client reached the output buffer limit")
+
+// flushIfFull writes out what is gathered once it reaches flushAt. Commands
+// that reply with many values call it between values, so what a client can
+// make kvresp hold for it stays near flushAt plus one value. A reply that
+// alone exceeds client-output-buffer-limit closes the client.
+func (c *conn) flushIfFull() error {
+	if lim := c.s.outputLimit.Load(); lim > 0 && int64(c.wr.gathered()) > lim {
+		c.wr.discard()
+		return errOutputLimit
+	}
+	if c.wr.full() {
+		return c.wr.flush()
+	}
+	return nil
 }
 
 // account charges the growth (or refunds the shrinking) of the

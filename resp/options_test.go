@@ -62,6 +62,8 @@ func TestParseExpireCmd(t *testing.T) {
 		{"pexpire", "10 NX", now + 10, store.ExpireNX, ""},
 		{"expireat", "5 gt", 5000, store.ExpireGT, ""},
 		{"pexpireat", "5 LT lt", 5, store.ExpireLT, ""},
+		{"expire", "10 XX GT", now + 10000, store.ExpireXX | store.ExpireGT, ""},
+		{"expire", "10 xx lt", now + 10000, store.ExpireXX | store.ExpireLT, ""},
 		{"expire", "-5", now - 5000, store.ExpireAlways, ""}, {"expireat", "-5", 1, store.ExpireAlways, ""},
 		{"expire", "x", 0, 0, errNotInt},
 		{"expire", "10 NX XX", 0, 0, "ERR NX and XX, GT or LT options at the same time are not compatible"},

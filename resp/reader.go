@@ -167,8 +167,11 @@ func (r *reader) next(lim limits) (*request, error) {
 		return nil, err
 	}
 	n, ok := parseInt(ln[1:])
-	if !ok || n > maxMultibulkLength || (!lim.authed && n > unauthMaxArgs) {
+	if !ok || n > maxMultibulkLength {
 		return nil, protoErr("invalid multibulk length")
+	}
+	if !lim.authed && n > unauthMaxArgs {
+		return nil, protoErr("unauthenticated multibulk length")
 	}
 	if n <= 0 {
 		return nil, nil
@@ -188,8 +191,11 @@ func (r *reader) next(lim limits) (*request, error) {
 			return nil, protoErr("expected '$', got '" + string(got) + "'")
 		}
 		blen, ok := parseInt(hd[1:])
-		if !ok || blen < 0 || blen > lim.maxBulk || (!lim.authed && blen > unauthMaxBulkLen) {
+		if !ok || blen < 0 || blen > lim.maxBulk {
 			return nil, protoErr("invalid bulk length")
+		}
+		if !lim.authed && blen > unauthMaxBulkLen {
+			return nil, protoErr("unauthenticated bulk length")
 		}
 		total += blen
 		if lim.maxQuery > 0 && total > lim.maxQuery {

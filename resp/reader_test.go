@@ -107,8 +107,8 @@ func TestReaderProtocolErrors(t *testing.T) {
 		{"too big inline", strings.Repeat("a", maxInlineLen+10), authed, "too big inline request"},
 		{"too big count line", "*" + strings.Repeat("1", maxCountLineLen+10) + "\r\n", authed, "too big mbulk count string"},
 		{"bulk without CRLF", "*1\r\n$3\r\nabcde", authed, "invalid bulk format"},
-		{"unauthenticated many args", "*11\r\n", unauth, "invalid multibulk length"},
-		{"unauthenticated big bulk", "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$100000000\r\n", unauth, "invalid bulk length"},
+		{"unauthenticated many args", "*11\r\n", unauth, "unauthenticated multibulk length"},
+		{"unauthenticated big bulk", "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$100000000\r\n", unauth, "unauthenticated bulk length"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,8 +51,11 @@ type Options struct {
 	IdleTimeout      time.Duration // 0 = never close idle clients
 	ProtoMaxBulkLen  int64
 	QueryBufferLimit int64
-	BigBulk          int
-	WriteStall       time.Duration
+	// OutputBufferLimit closes a client whose pending replies exceed it
+	// (client-output-buffer-limit's hard limit for normal clients); 0 = none.
+	OutputBufferLimit int64
+	BigBulk           int
+	WriteStall        time.Duration
 	// Version is kvresp's version string for INFO.
 	Version string
 	// InfoSections are extra INFO sections (name -> body) from other parts,
@@ -100,6 +103,7 @@ type Server struct {
 	idleTimeout atomic.Int64 // nanoseconds
 	maxBulk     atomic.Int64
 	maxQuery    atomic.Int64
+	outputLimit atomic.Int64
 	writeStall  atomic.Int64
 
 	mu        sync.Mutex
@@ -159,6 +163,7 @@ func NewServer(o Options) (*Server, error) {
 	s.idleTimeout.Store(int64(o.IdleTimeout))
 	s.maxBulk.Store(o.ProtoMaxBulkLen)
 	s.maxQuery.Store(o.QueryBufferLimit)
+	s.outputLimit.Store(o.OutputBufferLimit)
 	s.writeStall.Store(int64(o.WriteStall))
 	return s, nil
 }
@@ -188,6 +193,9 @@ func (s *Server) SetProtoMaxBulkLen(n int64) { s.maxBulk.Store(n) }
 
 // SetQueryBufferLimit changes the largest accepted command.
 func (s *Server) SetQueryBufferLimit(n int64) { s.maxQuery.Store(n) }
+
+// SetOutputBufferLimit changes client-output-buffer-limit (0 = none).
+func (s *Server) SetOutputBufferLimit(n int64) { s.outputLimit.Store(n) }
 
 // SetWriteStall changes how long a client may leave its replies unread.
 func (s *Server) SetWriteStall(d time.Duration) { s.writeStall.Store(int64(d)) }

@@ -44,8 +44,12 @@ func newWriter(c net.Conn, written *atomic.Int64) *writer {
 	return &writer{conn: c, proto: 2, cur: make([]byte, 0, 4096), written: written}
 }
 
-// full reports whether enough is gathered to write out now.
-func (w *writer) full() bool { return w.pending >= flushAt }
+// full reports whether enough is gathered to write out now: pinned values
+// and copied reply bytes together.
+func (w *writer) full() bool { return w.pending+len(w.cur) >= flushAt }
+
+// gathered is how many reply bytes wait to be written.
+func (w *writer) gathered() int { return w.pending + len(w.cur) }
 
 func (w *writer) simple(s string) { w.cur = redcon.AppendString(w.cur, s) }
 func (w *writer) ok()             { w.cur = append(w.cur, "+OK\r\n"...) }
@@ -94,15 +98,6 @@ func (w *writer) null() {
 		return
 	}
 	w.cur = append(w.cur, "$-1\r\n"...)
-}
-
-// nullArray is the nil array: "*-1" in RESP2, "_" in RESP3.
-func (w *writer) nullArray() {
-	if w.proto == 3 {
-		w.cur = append(w.cur, "_\r\n"...)
-		return
-	}
-	w.cur = append(w.cur, "*-1\r\n"...)
 }
 
 func (w *writer) array(n int) { w.cur = redcon.AppendArray(w.cur, n) }

@@ -429,6 +429,14 @@ func (a *Arena) await(w *waiter, need int64, size int, gen uint64) error {
 	a.mu.Lock()
 	r := a.reclaim
 	short := a.used + need - a.limit
+	if need > a.limit-a.reserved {
+		// Reserved bytes (connection buffers, index charges) are not
+		// freed by evicting for this allocation: while they stand, it
+		// cannot fit however much is evicted, so evict nothing and wait
+		// for them to be released instead of emptying the cache for
+		// nothing.
+		r = nil
+	}
 	if r != nil && short > 0 {
 		a.reclaims++
 	}

@@ -275,22 +275,31 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 	if o.KeepTTL && oldOK {
 		exp = old.ExpireAt
 	}
-	if exp != 0 && exp <= s.now() {
-		// Redis stores and immediately expires: the key is gone.
-		_, err := s.deleteLocked(key)
-		res.Stored = true
-		return res, err
-	}
-	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
+	// On an error the caller gets no old value: release it here.
+	fail := func(err error) (SetResult, error) {
 		if res.Old != nil {
 			res.Old.Release()
-			res.Old = nil
 		}
-		return res, err
+		return SetResult{}, err
+	}
+	if exp != 0 && exp <= s.now() {
+		// Redis stores and immediately expires: the key is gone.
+		if _, err := s.deleteLocked(key); err != nil {
+			return fail(err)
+		}
+		res.Stored = true
+		return res, nil
+	}
+	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
+		return fail(err)
 	}
 	for _, t := range s.tiers[1:] {
 		if _, err := t.Delete(key); err != nil {
-			return res, fmt.Errorf("tier %s: %w", t.Name(), err)
+			// The old copy below could come back once the new one leaves
+			// the first tier: take the new one back out (the old value
+			// stays, the SET fails) rather than risk serving it later.
+			_, _ = s.tiers[0].Delete(key)
+			return fail(fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 	}
 	res.Stored = true
@@ -416,20 +425,22 @@ func (s *Store) Touch(key string) (bool, error) {
 	return ok, err
 }
 
-// ExpireCond is the condition of EXPIRE (NX, XX, GT, LT).
+// ExpireCond is the set of conditions of EXPIRE (NX, XX, GT, LT). Redis 7
+// accepts XX with GT or LT; NX goes alone and GT excludes LT (the command
+// parser enforces that).
 type ExpireCond uint8
 
 // EXPIRE conditions, as in Redis 7.
 const (
-	ExpireAlways ExpireCond = iota
-	ExpireNX
+	ExpireAlways ExpireCond = 0
+	ExpireNX     ExpireCond = 1 << iota
 	ExpireXX
 	ExpireGT
 	ExpireLT
 )
 
 // Expire sets key's absolute expiry in Unix milliseconds (0 = persist),
-// under the condition; a time in the past deletes the key. It reports
+// under the conditions; a time in the past deletes the key. It reports
 // whether the expiry was changed.
 func (s *Store) Expire(key string, at int64, c ExpireCond) (bool, error) {
 	mu := s.lock(key)
@@ -440,24 +451,13 @@ func (s *Store) Expire(key string, at int64, c ExpireCond) (bool, error) {
 		return false, err
 	}
 	cur := m.ExpireAt
-	switch c {
-	case ExpireNX:
-		if cur != 0 {
-			return false, nil
-		}
-	case ExpireXX:
-		if cur == 0 {
-			return false, nil
-		}
-	case ExpireGT:
+	switch {
+	case c&ExpireNX != 0 && cur != 0,
+		c&ExpireXX != 0 && cur == 0,
 		// No TTL counts as an infinite one.
-		if cur == 0 || at <= cur {
-			return false, nil
-		}
-	case ExpireLT:
-		if cur != 0 && at >= cur {
-			return false, nil
-		}
+		c&ExpireGT != 0 && (cur == 0 || at <= cur),
+		c&ExpireLT != 0 && cur != 0 && at >= cur:
+		return false, nil
 	}
 	if at != 0 && at <= s.now() {
 		_, err := s.deleteLocked(key)

@@ -87,19 +87,25 @@ Directives follow redis-server's names (port, bind, maxmemory, requirepass, ...)
 see README.md for all of them.
 `
 
+// logLevel is the level loglevel names; CONFIG SET loglevel changes it live.
+var logLevel slog.LevelVar
+
+// levelOf maps Redis's log levels to slog's.
+func levelOf(name string) slog.Level {
+	switch name {
+	case "debug", "verbose":
+		return slog.LevelDebug
+	case "warning":
+		return slog.LevelWarn
+	case "nothing":
+		return slog.LevelError + 100
+	}
+	return slog.LevelInfo // notice
+}
+
 // newLogger makes the slog logger loglevel and logfile ask for.
 func newLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
-	var level slog.Level
-	switch cfg.Loglevel {
-	case "debug", "verbose":
-		level = slog.LevelDebug
-	case "notice":
-		level = slog.LevelInfo
-	case "warning":
-		level = slog.LevelWarn
-	case "nothing":
-		level = slog.LevelError + 100
-	}
+	logLevel.Set(levelOf(cfg.Loglevel))
 	w, closer := stderr, func() {}
 	if cfg.Logfile != "" {
 		f, err := os.OpenFile(cfg.Logfile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -108,7 +114,7 @@ func newLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
 		}
 		w, closer = f, func() { _ = f.Close() }
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: &logLevel})), closer, nil
 }
 
 // serve builds the server from cfg and runs it until SIGINT or SIGTERM.
@@ -139,13 +145,15 @@ func serve(cfg *Config, log *slog.Logger) error {
 		IdleTimeout:      time.Duration(cfg.Timeout) * time.Second,
 		ProtoMaxBulkLen:  cfg.ProtoMaxBulkLen,
 		QueryBufferLimit: cfg.ClientQueryBufferLimit,
-		Version:          version,
-		Logger:           log,
+		// The hard limit of client-output-buffer-limit normal.
+		OutputBufferLimit: cfg.ClientOutputBufferLimit,
+		Version:           version,
+		Logger:            log,
 	})
 	if err != nil {
 		return err
 	}
-	wireConfig(cfg, arena, srv, log)
+	wireConfig(cfg, arena, dt, srv)
 
 	lns, err := listen(cfg)
 	if err != nil {
@@ -196,7 +204,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 }
 
 // wireConfig makes CONFIG SET of the mutable settings take effect.
-func wireConfig(cfg *Config, arena *slab.Arena, srv *resp.Server, log *slog.Logger) {
+func wireConfig(cfg *Config, arena *slab.Arena, dt *dram.Tier, srv *resp.Server) {
 	cfg.OnSet("maxmemory", func(c *Config) error { return arena.SetLimit(c.Maxmemory) })
 	cfg.OnSet("requirepass", func(c *Config) error { srv.SetRequirepass(c.Requirepass); return nil })
 	cfg.OnSet("maxclients", func(c *Config) error { srv.SetMaxClients(c.Maxclients); return nil })
@@ -209,10 +217,12 @@ func wireConfig(cfg *Config, arena *slab.Arena, srv *resp.Server, log *slog.Logg
 		srv.SetQueryBufferLimit(c.ClientQueryBufferLimit)
 		return nil
 	})
-	cfg.OnSet("loglevel", func(c *Config) error {
-		log.Warn("loglevel changes take effect at the next start", "loglevel", c.Loglevel)
+	cfg.OnSet("client-output-buffer-limit", func(c *Config) error {
+		srv.SetOutputBufferLimit(c.ClientOutputBufferLimit)
 		return nil
 	})
+	cfg.OnSet("hz", func(c *Config) error { dt.SetHZ(c.HZ); return nil })
+	cfg.OnSet("loglevel", func(c *Config) error { logLevel.Set(levelOf(c.Loglevel)); return nil })
 }
 
 type listener struct {

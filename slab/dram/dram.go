@@ -116,6 +116,7 @@ type Tier struct {
 
 	hits, misses, puts, deletes, evictions, expired atomic.Uint64
 
+	hz   atomic.Int64 // active expiry cycles a second
 	stop chan struct{}
 	done chan struct{}
 }
@@ -147,9 +148,15 @@ func New(o Options) (*Tier, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	t.hz.Store(int64(o.HZ))
 	o.Arena.SetReclaimer(t.reclaim)
-	go t.expireLoop(time.Second / time.Duration(o.HZ))
+	go t.expireLoop()
 	return t, nil
+}
+
+// SetHZ changes how many times a second active expiry runs (CONFIG SET hz).
+func (t *Tier) SetHZ(hz int) {
+	t.hz.Store(int64(min(max(hz, 1), 500)))
 }
 
 // SetEvict sets the eviction callback (store wires it after construction).
@@ -582,8 +589,10 @@ func (t *Tier) victimLocked(size int) *entry {
 
 // expireLoop is active expiry, Redis's way: sample volatile items, drop the
 // expired ones, and go again at once while a quarter or more were expired.
-func (t *Tier) expireLoop(every time.Duration) {
+func (t *Tier) expireLoop() {
 	defer close(t.done)
+	hz := t.hz.Load()
+	every := time.Second / time.Duration(hz)
 	tk := time.NewTicker(every)
 	defer tk.Stop()
 	for {
@@ -591,6 +600,10 @@ func (t *Tier) expireLoop(every time.Duration) {
 		case <-t.stop:
 			return
 		case <-tk.C:
+		}
+		if h := t.hz.Load(); h != hz {
+			hz, every = h, time.Second/time.Duration(h)
+			tk.Reset(every)
 		}
 		deadline := time.Now().Add(every / 4)
 		for t.expireCycle(20) && time.Now().Before(deadline) {

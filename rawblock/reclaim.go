@@ -1,0 +1,271 @@
+package rawblock
+
+import (
+	"kvresp/tiers"
+)
+
+// Reclaim frees whole regions, oldest first (FIFO by the last write: the sealed region with the
+// smallest maxSeq). An entry of the victim that is still current is reinserted into the cold
+// region if it was read since it was written (the index's access bit) and the budget allows,
+// and dropped otherwise (offered to OnEvict). The region's header and trailer are then
+// overwritten and made durable, its generation bumped (readers racing the reuse miss) and its
+// range trimmed.
+//
+// Old versions never come back. Recovery keeps the newest sequence per key, so dropping the
+// current entry of a key, or a tombstone, is safe only if no live region still holds an older
+// entry of that key. Regions older than the victim are gone, but the cold region is written
+// alongside the hot one, so another live region may hold entries older than some of the
+// victim's. Reclaim therefore lists the keys of live regions whose smallest sequence is below
+// the victim's largest, and for each such key (a few regions at most, usually the open cold
+// one) keeps a tombstone: the victim's own tombstone is rewritten into the cold region with
+// its sequence, and a dropped current entry leaves an eviction tombstone carrying the
+// entry's sequence.
+
+type dropped struct {
+	key string
+	v   ival
+}
+
+func (e *Engine) reclaimLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-e.kick:
+		}
+		for e.needReclaim() {
+			if !e.reclaimOne() {
+				break
+			}
+		}
+	}
+}
+
+func (e *Engine) needReclaim() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.closed && e.nfree < e.opt.FreeRegions
+}
+
+// Reclaim reclaims the oldest sealed region now, reporting whether there was one. Reclaim runs
+// on its own when free regions run low; this is for tests and tools.
+func (e *Engine) Reclaim() bool { return e.reclaimOne() }
+
+func (e *Engine) reclaimOne() bool {
+	e.flushMu.RLock()
+	defer e.flushMu.RUnlock()
+	e.mu.Lock()
+	var victim *region
+	for _, r := range e.regions {
+		if r.state == regionSealed && (victim == nil || r.maxSeq < victim.maxSeq) {
+			victim = r
+		}
+	}
+	if victim == nil || e.closed {
+		e.mu.Unlock()
+		return false
+	}
+	victim.state = regionReclaiming
+	vmax, vepoch := victim.maxSeq, victim.epoch
+	type other struct {
+		idx   int
+		epoch uint64
+		recs  []record // open regions
+		open  bool
+	}
+	var others []other
+	for _, r := range e.regions {
+		if r != victim && r.state != regionFree && r.minSeq != 0 && r.minSeq < vmax {
+			o := other{idx: r.idx, epoch: r.epoch}
+			if r.recs != nil {
+				o.recs, o.open = append([]record(nil), r.recs...), true
+			}
+			others = append(others, o)
+		}
+	}
+	onEvict := e.onEvict
+	e.mu.Unlock()
+
+	recs, err := e.readSummary(victim.idx, vepoch)
+	if err != nil {
+		e.c.corrupt.Add(1)
+		e.log.Warn("rawblock: cannot read the summary of a region to reclaim; scanning it", "region", victim.idx, "error", err)
+		recs, _ = e.scanRegion(victim.idx, vepoch)
+	}
+	older := make(map[uint64]uint64)
+	for _, o := range others {
+		ors := o.recs
+		if !o.open {
+			if ors, err = e.readSummary(o.idx, o.epoch); err != nil {
+				ors, _ = e.scanRegion(o.idx, o.epoch)
+			}
+		}
+		for _, r := range ors {
+			if r.seq < vmax {
+				h := keyHash(r.key)
+				if s, ok := older[h]; !ok || r.seq < s {
+					older[h] = r.seq
+				}
+			}
+		}
+	}
+	hasOlder := func(h, seq uint64) bool { s, ok := older[h]; return ok && s < seq }
+
+	budget := int64(0)
+	if e.opt.ReinsertPercent > 0 {
+		budget = e.regSize * int64(e.opt.ReinsertPercent) / 100
+	}
+	var drops []dropped
+	for _, rec := range recs {
+		h := keyHash(rec.key)
+		if rec.flags&entryTombstone != 0 {
+			if hasOlder(h, rec.seq) {
+				e.keepTombstone(rec.key, rec.seq)
+				e.c.tombsKept.Add(1)
+			}
+			continue
+		}
+		loc, ok := e.lookup(h, false)
+		if !ok || loc.region != victim.idx || loc.v.off512 != rec.off512 {
+			continue // superseded
+		}
+		expired := e.expired(loc.v)
+		_, _, total := layout(len(rec.key), rec.vlen, e.bs)
+		if !expired && loc.v.flags&ixAccess != 0 && total <= budget && e.reinsert(h, rec.key, loc) {
+			budget -= total
+			continue
+		}
+		if !e.idx.remove(h, loc.v) {
+			continue
+		}
+		if expired {
+			e.c.expired.Add(1)
+		} else {
+			e.c.evictions.Add(1)
+			drops = append(drops, dropped{rec.key, loc.v})
+		}
+		if hasOlder(h, rec.seq) {
+			e.keepTombstone(rec.key, rec.seq)
+			e.c.evictTombs.Add(1)
+		}
+	}
+	if err := e.dev.Flush(); err != nil { // reinsertions and tombstones before the victim goes
+		e.c.ioErrs.Add(1)
+	}
+	if onEvict != nil && !e.opt.EvictKeysOnly {
+		for _, d := range drops {
+			loc := entryLoc{region: victim.idx, v: d.v, epoch: vepoch, gen: victim.gen.Load()}
+			_, _, val, err := e.readEntry(loc, d.key, true)
+			if err != nil {
+				e.readFailed(keyHash(d.key), loc, err)
+				continue
+			}
+			onEvict(d.key, tiers.Item{Buf: val, ExpireAt: d.v.expireAt})
+			val.Release()
+		}
+	}
+	e.retire(victim)
+	e.mu.Lock()
+	e.freeLocked(victim)
+	e.mu.Unlock()
+	e.c.reclaims.Add(1)
+	if onEvict != nil && e.opt.EvictKeysOnly {
+		for _, d := range drops {
+			onEvict(d.key, tiers.Item{ExpireAt: d.v.expireAt})
+		}
+	}
+	return true
+}
+
+// retire makes a region's end durable: header and trailer overwritten and flushed (so no
+// recovery takes its stale bytes for a live region), generation bumped, range trimmed.
+func (e *Engine) retire(r *region) {
+	buf := e.getBuf()
+	p := buf.Bytes()[:e.bs]
+	clear(p)
+	off := e.regionOff(r.idx)
+	err1 := e.write(p, off, ClassMeta)
+	err2 := e.write(p, off+e.regSize-e.bs, ClassMeta)
+	e.putBuf(buf)
+	if err := e.dev.Flush(); err != nil || err1 != nil || err2 != nil {
+		e.log.Warn("rawblock: cannot invalidate a reclaimed region", "region", r.idx)
+	}
+	r.gen.Add(1)
+	if err := e.dev.Trim(off, e.regSize); err != nil {
+		e.c.ioErrs.Add(1)
+	}
+	e.c.trims.Add(1)
+}
+
+func (e *Engine) freeLocked(r *region) {
+	r.state = regionFree
+	r.recs = nil
+	r.nrec, r.used, r.next, r.sumBody = 0, 0, 0, 0
+	r.minSeq, r.maxSeq = 0, 0
+	e.nfree++
+	e.cond.Broadcast()
+}
+
+// keepTombstone writes a tombstone reclaim must keep into the cold region.
+func (e *Engine) keepTombstone(key string, seq uint64) {
+	s, err := e.writeTombstone(key, seq, ClassCold, true)
+	if s.r != nil {
+		e.done(s.r, s.ticket, s.off, s.rec, err == nil)
+	}
+	if err != nil {
+		e.c.errors.Add(1)
+		e.log.Warn("rawblock: cannot keep a tombstone; an older version may return after a restart", "error", err)
+	}
+}
+
+// reinsert copies the current entry at loc into the cold region under a new sequence number.
+// It gives up (the caller drops the entry) when the key's write lock is busy, since a writer
+// holding it may be waiting for this very reclaim.
+func (e *Engine) reinsert(h uint64, key string, loc entryLoc) bool {
+	mu := e.stripe(h)
+	if !mu.TryLock() {
+		return false
+	}
+	defer mu.Unlock()
+	if cur, ok := e.lookup(h, false); !ok || !cur.v.sameLoc(loc.v) {
+		return false
+	}
+	hdr, _, val, err := e.readEntry(loc, key, true)
+	if err != nil {
+		e.readFailed(h, loc, err)
+		return false
+	}
+	defer val.Release()
+	inline, hk, total := layout(len(key), hdr.valueLen, e.bs)
+	rec := record{key: key, hk512: uint8(hk / 512), vlen: hdr.valueLen, expireAt: loc.v.expireAt}
+	if inline {
+		rec.flags = entryInline
+	}
+	s, err := e.alloc(ClassCold, total, rec, true)
+	if err != nil {
+		return false
+	}
+	nh := entryHeader{keyLen: len(key), valueLen: hdr.valueLen, seq: s.seq, expireAt: rec.expireAt, epoch: s.r.epoch}
+	err = e.writeEntry(s, ClassCold, key, nh, val.Bytes())
+	moved := false
+	if err == nil {
+		v := loc.v
+		v.region, v.off512, v.flags = uint32(s.r.idx), uint32(s.off/512), v.flags&^ixAccess
+		sh := e.idx.shard(h)
+		sh.mu.Lock()
+		if i := sh.find(h); i >= 0 && sh.val(i).sameLoc(loc.v) {
+			cur := sh.val(i)
+			v.expireAt = cur.expireAt // SetExpire may have changed it meanwhile
+			sh.setVal(i, v)
+			moved = true
+		}
+		sh.mu.Unlock()
+	}
+	e.done(s.r, s.ticket, s.off, s.rec, err == nil)
+	if moved {
+		e.c.reinserts.Add(1)
+		e.c.reinsertBytes.Add(uint64(total))
+	}
+	return moved
+}
