@@ -16,26 +16,39 @@ func (e *Engine) Len() int {
 	return n
 }
 
-// Scan implements tiers.Keyspace. The cursor is a key hash: entries come back in hash order,
-// so an entry present for a whole iteration is returned exactly once whatever moves or grows
-// meanwhile. Expired entries and entries whose header cannot be read are skipped.
+// Scan implements tiers.Keyspace. The cursor is a key hash without its low 8
+// bits (56 bits, so that store can name the tier in a SCAN cursor's high
+// bits): entries come back in hash order, a group sharing those 56 bits is
+// returned whole, and so an entry present for a whole iteration is returned
+// exactly once whatever moves or grows meanwhile. Expired entries and
+// entries whose header cannot be read are skipped.
 func (e *Engine) Scan(cursor uint64, count int, fn func(key string, m tiers.Meta)) uint64 {
+	const drop = 8
 	if count <= 0 {
 		count = 10
 	}
+	start := cursor << drop
 	var items []scanItem
-	next := cursor
-	for s := cursor >> (64 - shardBits); s < numShards && len(items) < count; s++ {
-		from := max(cursor, s<<(64-shardBits))
+	next := uint64(0)
+	for s := start >> (64 - shardBits); s < numShards; s++ {
+		from := max(start, s<<(64-shardBits))
 		got := e.idx.shards[s].collect(from, nil)
-		if len(items)+len(got) > count {
-			got = got[:count-len(items)]
-			items = append(items, got...)
-			next = got[len(got)-1].h + 1 // never 0: the last hash of the space ends a shard
-			break
+		if cut := count - len(items); len(got) > cut && cut >= 0 {
+			cut = max(cut, 1)
+			for cut < len(got) && got[cut].h>>drop == got[cut-1].h>>drop {
+				cut++
+			}
+			if cut < len(got) {
+				items = append(items, got[:cut]...)
+				next = got[cut-1].h>>drop + 1
+				break
+			}
 		}
 		items = append(items, got...)
-		next = (s + 1) << (64 - shardBits) // 0 after the last shard
+		next = (s + 1) << (64 - shardBits) >> drop // 0 after the last shard
+		if len(items) >= count {
+			break
+		}
 	}
 	for _, it := range items {
 		if e.expired(it.v) {

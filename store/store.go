@@ -9,6 +9,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -29,8 +30,22 @@ const stripes = 4096
 type Options struct {
 	// Tiers in cascade order; the first one receives new values. At least one.
 	Tiers []tiers.Tier
+	// Promote copies a value read from a lower tier into the first one.
+	Promote bool
+	// WriteThrough writes each SET to the second tier before the first and
+	// acknowledges it once that write returns (rawblock-write-mode always,
+	// with a tier that syncs each Put). Without it a value reaches the second
+	// tier when the first evicts it, or at Close.
+	WriteThrough bool
+	// DemoteQueue is how many evicted items may wait for the next tier: 0
+	// means 16. DemoteWait is how long an eviction waits for room in a full
+	// queue before the item is dropped and counted: 0 means 2s.
+	DemoteQueue int
+	DemoteWait  time.Duration
 	// Now returns the current Unix time in milliseconds; nil = wall clock.
 	Now func() int64
+	// Logger receives one line per notable event; nil = slog.Default().
+	Logger *slog.Logger
 }
 
 // Validate reports every problem with the options.
@@ -38,6 +53,12 @@ func (o Options) Validate() error {
 	var errs []error
 	if len(o.Tiers) == 0 {
 		errs = append(errs, errors.New("store: at least one tier is required"))
+	}
+	if o.WriteThrough && len(o.Tiers) < 2 {
+		errs = append(errs, errors.New("store: write-through needs a second tier"))
+	}
+	if o.DemoteQueue < 0 {
+		errs = append(errs, errors.New("store: the demotion queue length must not be negative"))
 	}
 	for i, t := range o.Tiers {
 		if t == nil {
@@ -49,9 +70,13 @@ func (o Options) Validate() error {
 
 // Store is the keyspace.
 type Store struct {
-	tiers []tiers.Tier
-	now   func() int64
-	locks [stripes]sync.Mutex
+	tiers        []tiers.Tier
+	now          func() int64
+	log          *slog.Logger
+	promote      bool
+	writeThrough bool
+	dem          *demoter // nil with one tier
+	locks        [stripes]sync.Mutex
 
 	hits, misses   atomic.Uint64
 	companionDrops atomic.Uint64
@@ -65,7 +90,19 @@ func New(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = func() int64 { return time.Now().UnixMilli() }
 	}
-	s := &Store{tiers: o.Tiers, now: o.Now}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DemoteQueue == 0 {
+		o.DemoteQueue = 16
+	}
+	if o.DemoteWait == 0 {
+		o.DemoteWait = 2 * time.Second
+	}
+	s := &Store{tiers: o.Tiers, now: o.Now, log: o.Logger, promote: o.Promote, writeThrough: o.WriteThrough}
+	if len(s.tiers) > 1 {
+		s.dem = newDemoter(s, o.DemoteQueue, o.DemoteWait)
+	}
 	for i, t := range s.tiers {
 		if e, ok := t.(evictNotifier); ok {
 			e.SetEvict(s.evicted(i))
@@ -89,26 +126,82 @@ const (
 	lmcacheMetaSuffix  = "metadata"
 )
 
-// evicted returns the eviction callback of tier i. An item evicted from the
-// last tier is gone, and so is its LMCache metadata companion. It runs inside
-// the tier's reclaim, possibly while this goroutine holds a key lock, so it
-// takes no store lock: a companion deleted while being rewritten costs one
-// miss, never a wrong value.
+// evicted returns the eviction callback of tier i. An item evicted from a
+// tier with another below it is demoted (unless a clean copy is there
+// already); an item evicted from the last tier is gone, so the clean mark of
+// copies above it goes, and so does its LMCache metadata companion. It runs
+// inside the tier's reclaim, possibly while this goroutine holds a key lock,
+// so it takes no store lock: the companion is deleted in the background, and
+// deleting it while it is being rewritten costs one miss, never a wrong value.
 func (s *Store) evicted(i int) tiers.EvictFunc {
 	return func(key string, it tiers.Item) {
 		if i+1 < len(s.tiers) {
-			// The next tier takes over the item (demotion) when there is one.
-			if err := s.tiers[i+1].Put(key, it); err == nil {
-				return
+			if !it.Clean && it.Buf != nil {
+				s.dem.enqueue(key, it, i)
+			}
+			return
+		}
+		for _, t := range s.tiers[:i] {
+			if c, ok := t.(tiers.Cleaner); ok {
+				c.SetClean(key, false)
 			}
 		}
 		if base, ok := strings.CutSuffix(key, lmcacheChunkSuffix); ok {
-			for _, t := range s.tiers {
-				_, _ = t.Delete(base + lmcacheMetaSuffix)
-			}
 			s.companionDrops.Add(1)
+			go func() {
+				for _, t := range s.tiers {
+					_, _ = t.Delete(base + lmcacheMetaSuffix)
+				}
+			}()
 		}
 	}
+}
+
+// Close writes down what only the first tier holds (so that a restart over
+// a persistent second tier is warm), after the demotions under way. It does
+// not close the tiers.
+func (s *Store) Close() error {
+	if s.dem == nil {
+		return nil
+	}
+	s.dem.close()
+	ks, ok := s.tiers[0].(tiers.Keyspace)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	var cursor uint64
+	for {
+		cursor = ks.Scan(cursor, 1024, func(key string, m tiers.Meta) {
+			if !m.Clean {
+				keys = append(keys, key)
+			}
+		})
+		if cursor == 0 {
+			break
+		}
+	}
+	var errs []error
+	written := 0
+	for _, key := range keys {
+		mu := s.lock(key)
+		mu.Lock()
+		it, ok, err := s.tiers[0].Get(key)
+		if err == nil && ok {
+			if !it.Clean {
+				if err = s.tiers[1].Put(key, it); err == nil {
+					written++
+				}
+			}
+			it.Buf.Release()
+		}
+		mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot write %q down to %s: %w", key, s.tiers[1].Name(), err))
+		}
+	}
+	s.log.Info("wrote the first tier down", "tier", s.tiers[1].Name(), "items", written, "errors", len(errs))
+	return errors.Join(errs...)
 }
 
 // Tiers returns the tiers in cascade order (for INFO and metrics).
@@ -140,8 +233,9 @@ func (s *Store) lockMany(keys []string) func() {
 	}
 }
 
-// getLocked finds key in the cascade. The returned buffer carries a
-// reference for the caller.
+// getLocked finds key in the cascade, promoting a value found below the
+// first tier when asked to. The returned buffer carries a reference for the
+// caller.
 func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
 	var firstErr error
 	for i, t := range s.tiers {
@@ -153,8 +247,22 @@ func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
 			}
 			continue
 		}
-		if ok {
-			return it, i, true, nil
+		if !ok {
+			continue
+		}
+		if i > 0 && s.promote {
+			// The copy below stays: the promoted one is clean while the
+			// next tier is the one holding it.
+			p := tiers.Item{Buf: it.Buf, ExpireAt: it.ExpireAt, Clean: i == 1}
+			if err := s.tiers[0].Put(key, p); err == nil {
+				s.dem.promoted.Add(1)
+			}
+		}
+		return it, i, true, nil
+	}
+	if s.dem != nil {
+		if it, ok := s.dem.find(key); ok {
+			return it, 0, true, nil
 		}
 	}
 	return tiers.Item{}, -1, false, firstErr
@@ -174,12 +282,21 @@ func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
 			return m, i, true, nil
 		}
 	}
+	if s.dem != nil {
+		if m, ok := s.dem.meta(key); ok {
+			return m, 0, true, nil
+		}
+	}
 	return tiers.Meta{}, -1, false, firstErr
 }
 
 // deleteLocked removes key from every tier, reporting whether it existed.
 func (s *Store) deleteLocked(key string) (bool, error) {
 	found := false
+	if s.dem != nil {
+		_, found = s.dem.meta(key)
+		s.dem.cancel(key)
+	}
 	var errs []error
 	for _, t := range s.tiers {
 		ok, err := t.Delete(key)
@@ -290,10 +407,25 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		res.Stored = true
 		return res, nil
 	}
-	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
-		return fail(err)
+	if s.dem != nil {
+		// An evicted older value on its way down must not land after this.
+		s.dem.cancel(key)
 	}
-	for _, t := range s.tiers[1:] {
+	below := s.tiers[1:]
+	if s.writeThrough {
+		// Durable below first; the copy above is then clean.
+		if err := s.tiers[1].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
+			return fail(err)
+		}
+		below = s.tiers[2:]
+	}
+	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil && !s.writeThrough {
+		return fail(err)
+	} else if err != nil {
+		// Stored below: the SET succeeded even without the DRAM copy.
+		_, _ = s.tiers[0].Delete(key)
+	}
+	for _, t := range below {
 		if _, err := t.Delete(key); err != nil {
 			// The old copy below could come back once the new one leaves
 			// the first tier: take the new one back out (the old value
@@ -381,7 +513,7 @@ func (s *Store) GetEx(key string, ch ExpireChange) (*slab.Buf, bool, error) {
 		}
 		return it.Buf, true, nil
 	}
-	if _, err := s.tiers[tier].SetExpire(key, ch.ExpireAt); err != nil {
+	if _, err := s.setExpireLocked(key, tier, ch.ExpireAt); err != nil {
 		it.Buf.Release()
 		return nil, false, err
 	}
@@ -463,7 +595,25 @@ func (s *Store) Expire(key string, at int64, c ExpireCond) (bool, error) {
 		_, err := s.deleteLocked(key)
 		return true, err
 	}
-	return s.tiers[tier].SetExpire(key, at)
+	return s.setExpireLocked(key, tier, at)
+}
+
+// setExpireLocked changes key's expiry in every place that holds it: the
+// tier it was found in and the copies below it (a promoted value has one).
+func (s *Store) setExpireLocked(key string, tier int, at int64) (bool, error) {
+	changed := false
+	var errs []error
+	if s.dem != nil && s.dem.setExpire(key, at) {
+		changed = true
+	}
+	for _, t := range s.tiers[max(tier, 0):] {
+		ok, err := t.SetExpire(key, at)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
+		}
+		changed = changed || ok
+	}
+	return changed, errors.Join(errs...)
 }
 
 // Persist removes key's expiry, reporting whether it had one.
@@ -475,7 +625,7 @@ func (s *Store) Persist(key string) (bool, error) {
 	if !ok || m.ExpireAt == 0 {
 		return false, err
 	}
-	return s.tiers[tier].SetExpire(key, 0)
+	return s.setExpireLocked(key, tier, 0)
 }
 
 // keyspaces returns the tiers that can enumerate their keys.
@@ -489,13 +639,19 @@ func (s *Store) keyspaces() []tiers.Keyspace {
 	return ks
 }
 
-// Len is the number of keys (DBSIZE). A key lives in one tier only.
+// Len is the number of keys (DBSIZE): a key lives in one tier, or in a
+// tier and as a clean copy above it, which is not counted.
 func (s *Store) Len() int {
 	n := 0
-	for _, k := range s.keyspaces() {
-		n += k.Len()
+	for i, t := range s.tiers {
+		if k, ok := t.(tiers.Keyspace); ok {
+			n += k.Len()
+		}
+		if c, ok := t.(tiers.Cleaner); ok && i+1 < len(s.tiers) {
+			n -= c.CleanLen()
+		}
 	}
-	return n
+	return max(n, 0)
 }
 
 // scanTierBits is how many high bits of a SCAN cursor name the tier.
@@ -503,20 +659,27 @@ const scanTierBits = 8
 
 // Scan iterates the keyspace like Redis's SCAN: call with cursor 0 and again
 // with each returned cursor until it returns 0. Every key present for the
-// whole iteration is returned once.
+// whole iteration is returned once (a clean copy is skipped: the tier below
+// returns the key).
 func (s *Store) Scan(cursor uint64, count int, fn func(key string, m tiers.Meta)) uint64 {
-	ks := s.keyspaces()
 	ti := int(cursor >> (64 - scanTierBits))
 	c := cursor & (1<<(64-scanTierBits) - 1)
-	for ti < len(ks) {
-		next := ks[ti].Scan(c, count, fn)
+	for ; ti < len(s.tiers); ti, c = ti+1, 0 {
+		ks, ok := s.tiers[ti].(tiers.Keyspace)
+		if !ok {
+			continue
+		}
+		hasBelow := ti+1 < len(s.tiers)
+		next := ks.Scan(c, count, func(key string, m tiers.Meta) {
+			if !(m.Clean && hasBelow) {
+				fn(key, m)
+			}
+		})
 		if next != 0 {
 			return uint64(ti)<<(64-scanTierBits) | next
 		}
-		ti++
-		c = 0
-		if ti < len(ks) {
-			return uint64(ti) << (64 - scanTierBits)
+		if ti+1 < len(s.tiers) {
+			return uint64(ti+1) << (64 - scanTierBits)
 		}
 	}
 	return 0
@@ -536,6 +699,9 @@ func (s *Store) RandomKey() (string, bool) {
 // returns. FLUSHALL ASYNC maps here too: dropping an item only hands its
 // buffer back to the arena, which is cheap enough to do inline.
 func (s *Store) Flush() {
+	if s.dem != nil {
+		s.dem.cancelAll()
+	}
 	for _, k := range s.keyspaces() {
 		k.Flush()
 	}
@@ -546,12 +712,20 @@ type Stats struct {
 	Hits, Misses uint64
 	// CompanionDrops counts LMCache metadata keys dropped with their chunk.
 	CompanionDrops uint64
-	Tiers          []tiers.Stats
+	// Demotion counters: items written to the next tier, dropped for a
+	// full queue, failed to write, cancelled by a newer write, served
+	// while waiting, and values promoted.
+	Demoted, DemoteDropped, DemoteFailed, DemoteCancelled, DemoteHits, Promoted uint64
+	Tiers                                                                       []tiers.Stats
 }
 
 // Stats reports counters for INFO and metrics.
 func (s *Store) Stats() Stats {
 	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), CompanionDrops: s.companionDrops.Load()}
+	if d := s.dem; d != nil {
+		st.Demoted, st.DemoteDropped, st.DemoteFailed = d.demoted.Load(), d.dropped.Load(), d.failed.Load()
+		st.DemoteCancelled, st.DemoteHits, st.Promoted = d.cancelled.Load(), d.hits.Load(), d.promoted.Load()
+	}
 	for _, t := range s.tiers {
 		st.Tiers = append(st.Tiers, t.Stats())
 	}

@@ -16,16 +16,28 @@ import (
 var ErrTooLarge = errors.New("tiers: value larger than the tier can hold")
 
 // Item is a value with its metadata. ExpireAt is a Unix time in
-// milliseconds, 0 meaning no expiry.
+// milliseconds, 0 meaning no expiry. Clean says an identical copy is held by
+// the next tier (a promoted or written-through value), so evicting this one
+// needs no demotion and enumerations count the key once, below.
 type Item struct {
 	Buf      *slab.Buf
 	ExpireAt int64
+	Clean    bool
 }
 
 // Meta is what a tier knows of a value without reading it.
 type Meta struct {
 	Size     int64
 	ExpireAt int64
+	Clean    bool
+}
+
+// Cleaner is implemented by tiers that keep the Clean mark of their items.
+type Cleaner interface {
+	// CleanLen is how many items are marked clean.
+	CleanLen() int
+	// SetClean changes an item's mark; it reports whether the item exists.
+	SetClean(key string, clean bool) bool
 }
 
 // Tier is one level of the cascade. Implementations are safe for concurrent

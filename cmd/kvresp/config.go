@@ -87,7 +87,25 @@ type Config struct {
 	MetricsAddr string
 	Daemonize   bool // daemonize: only no; run kvresp under systemd or another supervisor
 
-	// Room for later parts: rawblock-*, fdp-*, dax-*, upstream, tier-order.
+	// TierOrder is tier-order: the tiers a key cascades through, in order,
+	// from "dram" and "rawblock" ("dax" and "upstream" are later parts).
+	TierOrder []string
+	// RawblockPath is rawblock-path: the NVMe tier's file or block device;
+	// "" = the file kvresp.rawblock under dir (sparse).
+	RawblockPath string
+	// RawblockSize is rawblock-size: the size of a file created for the
+	// tier; 0 = the existing file's or device's size.
+	RawblockSize       int64
+	RawblockRegionSize int64  // rawblock-region-size: the log's region size when it is formatted, 256mb
+	RawblockRings      int    // rawblock-rings: io_uring rings, one I/O worker each, 2
+	RawblockQueueDepth int    // rawblock-queue-depth: I/Os in flight per ring, 32
+	RawblockWriteMode  string // rawblock-write-mode: evict (written when DRAM evicts it) or always (SET acknowledged once durable)
+	RawblockPromote    bool   // rawblock-promote: copy values read from the tier into DRAM, yes
+	// RawblockFormat is rawblock-format: erase a path that holds something
+	// other than a kvresp log (kvresp never does it silently), no.
+	RawblockFormat bool
+
+	// Room for later parts: fdp-*, dax-*, upstream.
 
 	rt *runtimeState // set once by Defaults, never reassigned
 }
@@ -209,6 +227,17 @@ var directives = []directive{
 		func(c *Config) *bool { return &c.Appendonly }),
 	intVar("hz", "10", true, 1, 500, func(c *Config) *int { return &c.HZ }),
 	stringVar("metrics-addr", "127.0.0.1:9379", false, checkHostPort, func(c *Config) *string { return &c.MetricsAddr }),
+	{name: "tier-order", def: "dram,rawblock", minArgs: 1, maxArgs: 1,
+		parse:  parseTierOrder,
+		format: func(c *Config) string { return strings.Join(c.TierOrder, ",") }},
+	stringVar("rawblock-path", `""`, false, nil, func(c *Config) *string { return &c.RawblockPath }),
+	sizeVar("rawblock-size", "8gb", false, 0, func(c *Config) *int64 { return &c.RawblockSize }),
+	sizeVar("rawblock-region-size", "256mb", false, 1*mb, func(c *Config) *int64 { return &c.RawblockRegionSize }),
+	intVar("rawblock-rings", "2", false, 1, 64, func(c *Config) *int { return &c.RawblockRings }),
+	intVar("rawblock-queue-depth", "32", false, 1, 4096, func(c *Config) *int { return &c.RawblockQueueDepth }),
+	enumVar("rawblock-write-mode", "evict", false, func(c *Config) *string { return &c.RawblockWriteMode }, "evict", "always"),
+	boolVar("rawblock-promote", "yes", false, "", func(c *Config) *bool { return &c.RawblockPromote }),
+	boolVar("rawblock-format", "no", false, "", func(c *Config) *bool { return &c.RawblockFormat }),
 	boolVar("daemonize", "no", false, "kvresp does not daemonize: run it in the foreground under systemd or another supervisor",
 		func(c *Config) *bool { return &c.Daemonize }),
 }
@@ -296,6 +325,34 @@ func stringVar(name, def string, mutable bool, check func(string) error, field f
 			return nil
 		},
 		format: func(c *Config) string { return *field(c) }}
+}
+
+// tierNames are the tiers tier-order may name, in the only order they may
+// come in; later parts add dax and upstream.
+var tierNames = []string{"dram", "rawblock"}
+
+// parseTierOrder reads "dram,rawblock": known tiers, each once, DRAM first,
+// in cascade order.
+func parseTierOrder(c *Config, a []string) error {
+	names := strings.Split(strings.ToLower(a[0]), ",")
+	last := -1
+	for _, n := range names {
+		i := slices.Index(tierNames, strings.TrimSpace(n))
+		switch {
+		case i < 0 && (n == "dax" || n == "upstream"):
+			return fmt.Errorf("the %s tier is not available in this version of kvresp", n)
+		case i < 0:
+			return fmt.Errorf("unknown tier %q: want %s", n, strings.Join(tierNames, ", "))
+		case i <= last:
+			return fmt.Errorf("tiers must come in the order %s, each once", strings.Join(tierNames, ","))
+		}
+		last = i
+	}
+	if names[0] != "dram" {
+		return errors.New("the first tier must be dram")
+	}
+	c.TierOrder = names
+	return nil
 }
 
 func parseBind(c *Config, a []string) error {
@@ -660,6 +717,9 @@ func (c *Config) validate() []error {
 		if c.TLSAuthClients != "no" && c.TLSCACertFile == "" {
 			errs = append(errs, fmt.Errorf("tls-auth-clients %s needs tls-ca-cert-file to check client certificates; set it, or tls-auth-clients no", c.TLSAuthClients))
 		}
+	}
+	if slices.Contains(c.TierOrder, "rawblock") && c.RawblockRegionSize%4096 != 0 {
+		errs = append(errs, fmt.Errorf("rawblock-region-size (%d) must be a multiple of 4kb", c.RawblockRegionSize))
 	}
 	if c.ProtoMaxBulkLen > c.ClientQueryBufferLimit {
 		errs = append(errs, fmt.Errorf("proto-max-bulk-len (%s) is larger than client-query-buffer-limit (%s): a maximum-size SET would not fit; raise client-query-buffer-limit",

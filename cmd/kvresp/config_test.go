@@ -52,7 +52,9 @@ func TestDefaults(t *testing.T) {
 		Port: 6379, Bind: []string{"127.0.0.1"}, Maxmemory: mem * 50 / 100, MaxmemoryPolicy: "allkeys-lru",
 		Dir: "./kvresp-data", Maxclients: 10000, ProtoMaxBulkLen: 512 << 20, ClientQueryBufferLimit: 1 << 30,
 		ClientOutputBufferLimit: 1 << 30, TLSAuthClients: "no", Databases: 16, Loglevel: "notice", HZ: 10,
-		MetricsAddr: "127.0.0.1:9379",
+		MetricsAddr: "127.0.0.1:9379", TierOrder: []string{"dram", "rawblock"}, RawblockSize: 8 << 30,
+		RawblockRegionSize: 256 << 20, RawblockRings: 2, RawblockQueueDepth: 32, RawblockWriteMode: "evict",
+		RawblockPromote: true,
 	}
 	want.rt = c.rt
 	if fmt.Sprint(*c) != fmt.Sprint(*want) {
@@ -452,5 +454,30 @@ func TestConcurrentGetSet(t *testing.T) {
 	wg.Wait()
 	if hookRuns != 2*n {
 		t.Errorf("hook ran %d times, want %d", hookRuns, 2*n)
+	}
+}
+
+func TestTierOrder(t *testing.T) {
+	for _, tc := range []struct {
+		in, err string
+		want    []string
+	}{
+		{"dram", "", []string{"dram"}},
+		{"dram,rawblock", "", []string{"dram", "rawblock"}},
+		{"rawblock,dram", "must come in the order", nil},
+		{"dram,dram", "must come in the order", nil},
+		{"dram,dax", "not available", nil},
+		{"dram,nvme", "unknown tier", nil},
+		{"rawblock", "first tier must be dram", nil},
+	} {
+		c, err := Load([]string{"--tier-order", tc.in})
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want one saying %q", tc.in, err, tc.err)
+		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
+			t.Errorf("%s: tier order %v, want %v", tc.in, c.TierOrder, tc.want)
+		}
 	}
 }

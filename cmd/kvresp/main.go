@@ -21,6 +21,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"kvresp/bench"
+	"kvresp/rawblock"
 	"kvresp/resp"
 	"kvresp/slab"
 	"kvresp/slab/dram"
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "bench":
 			return bench.Main(args[1:], stdout, stderr)
+		case "check":
+			return check(args[1:], stdout, stderr)
 		case "help", "--help", "-h":
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -76,12 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("kvresp stopped", "err", err)
 		return 1
 	}
+	logger.Info("kvresp is now ready to exit, bye bye...")
 	return 0
 }
 
 const usage = `usage:
   kvresp [config-file] [--directive value ...]   start the server
   kvresp bench [flags]                            run the load generator (-h for flags)
+  kvresp check PATH                               verify an NVMe tier's log offline
   kvresp version                                  print the version
 Directives follow redis-server's names (port, bind, maxmemory, requirepass, ...);
 see README.md for all of them.
@@ -132,10 +138,34 @@ func serve(cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer dt.Close()
-	st, err := store.New(store.Options{Tiers: []tiers.Tier{dt}})
+	tierList := []tiers.Tier{dt}
+	var rb *rawblock.Engine
+	if slices.Contains(cfg.TierOrder, "rawblock") {
+		dev, eng, err := openRawblock(cfg, arena, log)
+		if err != nil {
+			return err
+		}
+		defer dev.Close()
+		defer eng.Close()
+		rb = eng
+		tierList = append(tierList, eng)
+	}
+	st, err := store.New(store.Options{
+		Tiers:        tierList,
+		Promote:      cfg.RawblockPromote,
+		WriteThrough: rb != nil && cfg.RawblockWriteMode == "always",
+		Logger:       log,
+	})
 	if err != nil {
 		return err
 	}
+	// Runs before the tiers close (defers run last-in first-out): demotions
+	// finish and what only DRAM holds is written down, so a restart is warm.
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("writing DRAM down at shutdown", "err", err)
+		}
+	}()
 	srv, err := resp.NewServer(resp.Options{
 		Store:            st,
 		Arena:            arena,
@@ -148,6 +178,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 		// The hard limit of client-output-buffer-limit normal.
 		OutputBufferLimit: cfg.ClientOutputBufferLimit,
 		Version:           version,
+		InfoSections:      func() map[string]string { return infoSections(st, rb) },
 		Logger:            log,
 	})
 	if err != nil {
@@ -174,7 +205,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if cfg.MetricsAddr != "" {
 		// A busy metrics port must not keep the cache down: say so and
 		// serve without metrics.
-		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, log, errc); err != nil {
+		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, rb, log, errc); err != nil {
 			log.Warn("serving without metrics", "err", err)
 		}
 	}
@@ -199,7 +230,6 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if cfg.UnixSocket != "" {
 		_ = os.Remove(cfg.UnixSocket)
 	}
-	log.Info("kvresp is now ready to exit, bye bye...")
 	return serveErr
 }
 
@@ -321,7 +351,7 @@ func loadTLS(cfg *Config) (*tls.Config, error) {
 }
 
 // serveMetrics starts the Prometheus endpoint.
-func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, rb *rawblock.Engine, log *slog.Logger, errc chan<- error) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -329,6 +359,9 @@ func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.St
 		srv.Metrics(),
 		newStoreCollector(arena, st),
 	)
+	if rb != nil {
+		reg.MustRegister(newRawblockCollector(rb))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Profiles for whoever can reach the metrics address (loopback by

@@ -59,6 +59,7 @@ type entry struct {
 	key        string
 	buf        *slab.Buf
 	expireAt   int64
+	clean      bool   // an identical copy lives in the next tier
 	prev, next *entry // LRU list of the class, most recent at head
 	cls        *class
 	bucket     uint32
@@ -112,6 +113,7 @@ type Tier struct {
 	classes  map[int]*class
 	buckets  [][]*entry
 	bytes    int64
+	cleanN   int // items marked clean
 	tick     int64
 
 	hits, misses, puts, deletes, evictions, expired atomic.Uint64
@@ -124,6 +126,7 @@ type Tier struct {
 var (
 	_ tiers.Tier     = (*Tier)(nil)
 	_ tiers.Keyspace = (*Tier)(nil)
+	_ tiers.Cleaner  = (*Tier)(nil)
 )
 
 // New makes the tier and starts active expiry; Close stops it.
@@ -207,7 +210,7 @@ func (t *Tier) Get(key string) (tiers.Item, bool, error) {
 	}
 	t.touchLocked(e)
 	e.buf.Retain()
-	it := tiers.Item{Buf: e.buf, ExpireAt: e.expireAt}
+	it := tiers.Item{Buf: e.buf, ExpireAt: e.expireAt, Clean: e.clean}
 	t.mu.Unlock()
 	t.hits.Add(1)
 	return it, true, nil
@@ -228,7 +231,7 @@ func (t *Tier) Stat(key string) (tiers.Meta, bool, error) {
 		t.drop(e)
 		return tiers.Meta{}, false, nil
 	}
-	m := tiers.Meta{Size: int64(e.buf.Len()), ExpireAt: e.expireAt}
+	m := tiers.Meta{Size: int64(e.buf.Len()), ExpireAt: e.expireAt, Clean: e.clean}
 	t.mu.Unlock()
 	return m, true, nil
 }
@@ -272,7 +275,7 @@ func (t *Tier) Put(key string, it tiers.Item) error {
 		it.Buf.Release()
 		return err
 	}
-	e := &entry{key: key, buf: it.Buf, expireAt: it.ExpireAt}
+	e := &entry{key: key, buf: it.Buf, expireAt: it.ExpireAt, clean: it.Clean}
 	t.mu.Lock()
 	if old := t.items[key]; old != nil {
 		// Another Put of this key won the race for the slot: replace
@@ -319,6 +322,7 @@ func (t *Tier) swapLocked(e *entry, it tiers.Item) *slab.Buf {
 		e.buf = it.Buf
 	}
 	e.expireAt = it.ExpireAt
+	t.setCleanLocked(e, it.Clean)
 	if e.expireAt != 0 {
 		t.volatile[e] = struct{}{}
 	} else {
@@ -351,7 +355,40 @@ func (t *Tier) insertLocked(e *entry) {
 	if e.expireAt != 0 {
 		t.volatile[e] = struct{}{}
 	}
+	if e.clean {
+		t.cleanN++
+	}
 	t.bytes += int64(e.buf.Len())
+}
+
+func (t *Tier) setCleanLocked(e *entry, clean bool) {
+	if e.clean != clean {
+		e.clean = clean
+		if clean {
+			t.cleanN++
+		} else {
+			t.cleanN--
+		}
+	}
+}
+
+// CleanLen implements tiers.Cleaner.
+func (t *Tier) CleanLen() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cleanN
+}
+
+// SetClean implements tiers.Cleaner.
+func (t *Tier) SetClean(key string, clean bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.items[key]
+	if e == nil {
+		return false
+	}
+	t.setCleanLocked(e, clean)
+	return true
 }
 
 // removeLocked unlinks e from every structure; the caller calls drop(e)
@@ -370,6 +407,9 @@ func (t *Tier) removeLocked(e *entry) {
 	bk[last] = nil
 	t.buckets[e.bucket] = bk[:last]
 	t.bytes -= int64(e.buf.Len())
+	if e.clean {
+		t.cleanN--
+	}
 }
 
 // drop releases what a removed entry held. It is called without t.mu.
@@ -448,7 +488,7 @@ func (t *Tier) Scan(cursor uint64, count int, fn func(key string, m tiers.Meta))
 			if e.expireAt != 0 && e.expireAt <= now {
 				continue
 			}
-			out = append(out, kv{e.key, tiers.Meta{Size: int64(e.buf.Len()), ExpireAt: e.expireAt}})
+			out = append(out, kv{e.key, tiers.Meta{Size: int64(e.buf.Len()), ExpireAt: e.expireAt, Clean: e.clean}})
 		}
 		b++
 	}
@@ -498,6 +538,7 @@ func (t *Tier) Flush() {
 	t.classes = make(map[int]*class)
 	t.buckets = make([][]*entry, scanBuckets)
 	t.bytes = 0
+	t.cleanN = 0
 	t.mu.Unlock()
 	for _, e := range items {
 		t.drop(e)
@@ -545,7 +586,7 @@ func (t *Tier) reclaim(need int64, size int) int64 {
 		t.mu.Unlock()
 		t.evictions.Add(1)
 		if onEvict != nil && (e.expireAt == 0 || e.expireAt > t.now()) {
-			onEvict(e.key, tiers.Item{Buf: e.buf, ExpireAt: e.expireAt})
+			onEvict(e.key, tiers.Item{Buf: e.buf, ExpireAt: e.expireAt, Clean: e.clean})
 		}
 		freed += int64(e.buf.Cap()) + charge(e.key)
 		t.drop(e)
@@ -692,6 +733,15 @@ func (t *Tier) Check() error {
 	}
 	if bytes != t.bytes {
 		errs = append(errs, errors.New("dram: byte count wrong"))
+	}
+	clean := 0
+	for _, e := range t.items {
+		if e.clean {
+			clean++
+		}
+	}
+	if clean != t.cleanN {
+		errs = append(errs, errors.New("dram: clean count wrong"))
 	}
 	return errors.Join(errs...)
 }

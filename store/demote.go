@@ -1,0 +1,216 @@
+package store
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"kvresp/tiers"
+)
+
+// demotion is an item evicted from tier from on its way to tier from+1. It
+// holds a reference to the value until it is written. While it waits, reads
+// find it (the key is in no tier meanwhile), and a write or delete of the key
+// cancels it, so an old value never lands below a newer one.
+type demotion struct {
+	key  string
+	item tiers.Item
+	from int
+
+	mu        sync.Mutex // held while the value is written below
+	cancelled bool
+	written   bool
+}
+
+// demoter moves evicted items down one tier in the background through a
+// bounded queue. A full queue makes the evicting goroutine wait (writers slow
+// to the lower tier's speed) up to a bound, after which the item is dropped
+// and counted: the bound breaks the cycle where the lower tier itself needs
+// memory that only eviction can free.
+type demoter struct {
+	s    *Store
+	ch   chan *demotion
+	wait time.Duration
+
+	mu       sync.Mutex
+	inflight map[string]*demotion
+	closed   bool
+	// sending is held (read) while an item is sent on ch and (write) to
+	// close ch, so that no send meets a closed channel.
+	sending sync.RWMutex
+
+	wg                        sync.WaitGroup
+	demoted, dropped, failed  atomic.Uint64
+	cancelled, promoted, hits atomic.Uint64
+}
+
+func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
+	d := &demoter{s: s, ch: make(chan *demotion, depth), wait: wait, inflight: map[string]*demotion{}}
+	d.wg.Add(1)
+	go d.run()
+	return d
+}
+
+// enqueue takes over a reference to it.Buf (the caller's is lent).
+func (d *demoter) enqueue(key string, it tiers.Item, from int) {
+	it.Buf.Retain()
+	dm := &demotion{key: key, item: it, from: from}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		d.drop(dm)
+		return
+	}
+	if old := d.inflight[key]; old != nil {
+		d.cancelLocked(old)
+	}
+	d.inflight[key] = dm
+	d.mu.Unlock()
+	d.sending.RLock()
+	defer d.sending.RUnlock()
+	if d.isClosed() {
+		d.forget(dm)
+		d.drop(dm)
+		return
+	}
+	select {
+	case d.ch <- dm:
+		return
+	default:
+	}
+	t := time.NewTimer(d.wait)
+	defer t.Stop()
+	select {
+	case d.ch <- dm:
+	case <-t.C:
+		d.forget(dm)
+		d.drop(dm)
+	}
+}
+
+func (d *demoter) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// forget removes dm from the in-flight set if it is still there.
+func (d *demoter) forget(dm *demotion) {
+	d.mu.Lock()
+	if d.inflight[dm.key] == dm {
+		delete(d.inflight, dm.key)
+	}
+	d.mu.Unlock()
+}
+
+func (d *demoter) drop(dm *demotion) {
+	d.dropped.Add(1)
+	d.s.log.Warn("demotion queue full: evicted item dropped", "key", dm.key, "dropped_total", d.dropped.Load())
+	dm.item.Buf.Release()
+}
+
+// cancelLocked marks dm cancelled, waiting for a write in progress.
+func (d *demoter) cancelLocked(dm *demotion) {
+	delete(d.inflight, dm.key)
+	dm.mu.Lock()
+	dm.cancelled = true
+	dm.mu.Unlock()
+	d.cancelled.Add(1)
+}
+
+// cancel stops a pending demotion of key; the caller holds key's lock and
+// is about to change or delete it. It returns once no write of the old value
+// is in progress, so the caller's own writes land after it.
+func (d *demoter) cancel(key string) {
+	d.mu.Lock()
+	if dm := d.inflight[key]; dm != nil {
+		d.cancelLocked(dm)
+	}
+	d.mu.Unlock()
+}
+
+// meta reports a waiting demotion's size and expiry.
+func (d *demoter) meta(key string) (tiers.Meta, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dm := d.inflight[key]
+	if dm == nil {
+		return tiers.Meta{}, false
+	}
+	return tiers.Meta{Size: int64(dm.item.Buf.Len()), ExpireAt: dm.item.ExpireAt}, true
+}
+
+// find returns a waiting demotion's item with a reference for the caller.
+func (d *demoter) find(key string) (tiers.Item, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dm := d.inflight[key]
+	if dm == nil {
+		return tiers.Item{}, false
+	}
+	dm.item.Buf.Retain()
+	d.hits.Add(1)
+	return dm.item, true
+}
+
+func (d *demoter) run() {
+	defer d.wg.Done()
+	for dm := range d.ch {
+		dm.mu.Lock()
+		if !dm.cancelled {
+			next := d.s.tiers[dm.from+1]
+			if err := next.Put(dm.key, dm.item); err != nil {
+				d.failed.Add(1)
+				d.s.log.Warn("demotion failed: evicted item dropped", "key", dm.key, "tier", next.Name(), "err", err)
+			} else {
+				dm.written = true
+				d.demoted.Add(1)
+			}
+		}
+		dm.mu.Unlock()
+		d.forget(dm)
+		dm.item.Buf.Release()
+	}
+}
+
+// close writes what is queued and stops the worker.
+func (d *demoter) close() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	d.mu.Unlock()
+	d.sending.Lock()
+	close(d.ch)
+	d.sending.Unlock()
+	d.wg.Wait()
+}
+
+// setExpire changes the expiry of a waiting demotion, reporting whether
+// there was one not yet written.
+func (d *demoter) setExpire(key string, at int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dm := d.inflight[key]
+	if dm == nil {
+		return false
+	}
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	if dm.cancelled || dm.written {
+		return false
+	}
+	dm.item.ExpireAt = at
+	return true
+}
+
+// cancelAll cancels every waiting demotion (FLUSHALL).
+func (d *demoter) cancelAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dm := range d.inflight {
+		d.cancelLocked(dm)
+	}
+}
