@@ -299,13 +299,33 @@ func (s *Store) deleteLocked(key string) (bool, error) {
 	}
 	var errs []error
 	for _, t := range s.tiers {
-		ok, err := t.Delete(key)
+		ok, err := deleteDurably(t, key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 		found = found || ok
 	}
 	return found, errors.Join(errs...)
+}
+
+// syncer is implemented by persistent tiers.
+type syncer interface{ Sync() error }
+
+// deleteDurably deletes key from t and, when t is persistent and held the
+// key, makes the deletion durable before returning: an acknowledged DEL or
+// overwrite must not be undone by a crash that loses the tombstone (the old
+// value would come back at the next start).
+func deleteDurably(t tiers.Tier, key string) (bool, error) {
+	ok, err := t.Delete(key)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if sy, persistent := t.(syncer); persistent {
+		if err := sy.Sync(); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // Get returns the value of key with a reference the caller must Release.
@@ -426,7 +446,7 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		_, _ = s.tiers[0].Delete(key)
 	}
 	for _, t := range below {
-		if _, err := t.Delete(key); err != nil {
+		if _, err := deleteDurably(t, key); err != nil {
 			// The old copy below could come back once the new one leaves
 			// the first tier: take the new one back out (the old value
 			// stays, the SET fails) rather than risk serving it later.

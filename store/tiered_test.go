@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,13 +21,13 @@ type tiered struct {
 	arena *slab.Arena
 	dram  *dram.Tier
 	rb    *rawblock.Engine
-	dev   *rawblock.MemDevice
+	dev   rawblock.Device
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newTiered makes DRAM over a rawblock engine on an in-memory device.
-func newTiered(t *testing.T, dramLimit int64, dev *rawblock.MemDevice, o Options) *tiered {
+func newTiered(t *testing.T, dramLimit int64, dev rawblock.Device, o Options) *tiered {
 	t.Helper()
 	a, err := slab.New(slab.Options{Limit: dramLimit, WaitTimeout: 2 * time.Second})
 	if err != nil {
@@ -217,4 +218,50 @@ func TestWriteThroughAndWarmRestart(t *testing.T) {
 	if m, ok, _ := tr3.rb.Stat("b"); !ok || m.ExpireAt == 0 {
 		t.Fatal("EXPIRE did not reach the lower tier")
 	}
+}
+
+// I/O errors of the lower tier are counted and survived: reads of what it
+// cannot read are misses, never wrong bytes, and the server keeps serving.
+func TestLowerTierFaults(t *testing.T) {
+	fd := rawblock.NewFaultDevice(rawblock.NewMemDevice(64<<20, 4096, false))
+	tr := newTiered(t, 8<<20, fd, Options{})
+	const n, size = 16, 1 << 20
+	for i := 0; i < n; i++ {
+		tr.set(t, fmt.Sprint("k", i), value(i, size))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tr.s.Stats().Demoted < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fd.Inject(rawblock.Fault{Op: rawblock.OpRead, Err: syscall.EIO})
+	fd.Inject(rawblock.Fault{Op: rawblock.OpWrite, Err: syscall.ENOSPC})
+	hits, misses := 0, 0
+	for i := 0; i < n; i++ {
+		b, ok, _ := tr.s.Get(fmt.Sprint("k", i))
+		if !ok {
+			misses++
+			continue
+		}
+		if string(b.Bytes()) != value(i, size) {
+			t.Fatalf("k%d: wrong bytes under I/O errors", i)
+		}
+		b.Release()
+		hits++
+	}
+	if misses == 0 {
+		t.Fatal("no read went to the failing tier: the test did not exercise it")
+	}
+	// Writes keep working in DRAM while the lower tier refuses them.
+	for i := 0; i < n; i++ {
+		tr.set(t, fmt.Sprint("new", i), value(i, size))
+	}
+	if tr.rb.Stats().Errors == 0 && tr.rb.EngineStats().IOErrors == 0 {
+		t.Fatal("I/O errors were not counted")
+	}
+	fd.Clear()
+	tr.set(t, "after", "ok")
+	if v, ok := tr.get(t, "after"); !ok || v != "ok" {
+		t.Fatal("store does not serve after the faults are gone")
+	}
+	t.Logf("under faults: %d hits, %d misses; store stats %+v", hits, misses, tr.s.Stats())
 }
