@@ -131,8 +131,9 @@ const (
 // already); an item evicted from the last tier is gone, so the clean mark of
 // copies above it goes, and so does its LMCache metadata companion. It runs
 // inside the tier's reclaim, possibly while this goroutine holds a key lock,
-// so it takes no store lock: the companion is deleted in the background, and
-// deleting it while it is being rewritten costs one miss, never a wrong value.
+// so it takes no store lock (in a log tier the companion is deleted in the
+// background), and deleting a companion while it is being rewritten costs
+// one miss, never a wrong value.
 func (s *Store) evicted(i int) tiers.EvictFunc {
 	return func(key string, it tiers.Item) {
 		if i+1 < len(s.tiers) {
@@ -148,11 +149,25 @@ func (s *Store) evicted(i int) tiers.EvictFunc {
 		}
 		if base, ok := strings.CutSuffix(key, lmcacheChunkSuffix); ok {
 			s.companionDrops.Add(1)
-			go func() {
-				for _, t := range s.tiers {
-					_, _ = t.Delete(base + lmcacheMetaSuffix)
+			meta := base + lmcacheMetaSuffix
+			var later []tiers.Tier
+			for _, t := range s.tiers {
+				if _, persistent := t.(syncer); persistent {
+					// A log tier may be inside its own reclaim here and
+					// need that reclaim to finish before it can write a
+					// tombstone: delete there from another goroutine.
+					later = append(later, t)
+					continue
 				}
-			}()
+				_, _ = t.Delete(meta)
+			}
+			if len(later) > 0 {
+				go func() {
+					for _, t := range later {
+						_, _ = t.Delete(meta)
+					}
+				}()
+			}
 		}
 	}
 }

@@ -77,30 +77,15 @@ func (tr *tiered) close(t *testing.T) {
 	tr.s = nil
 }
 
+// set and get use the plain fixture's helpers on the tiered store.
 func (tr *tiered) set(t *testing.T, k, v string) {
 	t.Helper()
-	b, err := tr.arena.Alloc(len(v))
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(b.Bytes(), v)
-	defer b.Release()
-	if _, err := tr.s.Set(k, b, SetOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	(&fixture{s: tr.s, arena: tr.arena}).set(t, k, v, SetOptions{})
 }
 
 func (tr *tiered) get(t *testing.T, k string) (string, bool) {
 	t.Helper()
-	b, ok, err := tr.s.Get(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		return "", false
-	}
-	defer b.Release()
-	return string(b.Bytes()), true
+	return (&fixture{s: tr.s, arena: tr.arena}).get(t, k)
 }
 
 func value(i, size int) string {

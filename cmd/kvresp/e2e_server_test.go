@@ -130,6 +130,7 @@ type serverOptions struct {
 	timeout     int // idle timeout in seconds; 0 leaves the server's default
 	tls         *tlsFiles
 	metricsAddr string   // kvresp only; "" disables metrics
+	dir         string   // data dir to reuse (a restart); "" = a fresh t.TempDir()
 	configFile  string   // passed first, before the directives, as redis-server takes it
 	extra       []string // appended as is
 }
@@ -183,7 +184,10 @@ func startServer(t *testing.T, o serverOptions) *server {
 }
 
 func tryStart(t *testing.T, o serverOptions) (*server, error) {
-	dir := t.TempDir()
+	dir, logDir := o.dir, t.TempDir()
+	if dir == "" {
+		dir = logDir
+	}
 	port := freePort(t)
 	mm := o.maxmemory
 	if mm == "" {
@@ -226,7 +230,8 @@ func tryStart(t *testing.T, o serverOptions) (*server, error) {
 		args = append([]string{o.configFile}, args...)
 	}
 
-	s.logPath = filepath.Join(dir, "server.log")
+	// A reused dir keeps its data; each start gets its own log.
+	s.logPath = filepath.Join(logDir, "server.log")
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		t.Fatal(err)
