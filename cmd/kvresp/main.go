@@ -140,6 +140,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 	defer dt.Close()
 	tierList := []tiers.Tier{dt}
 	var rb *rawblock.Engine
+	var rbDev *rawblock.FileDevice
 	if slices.Contains(cfg.TierOrder, "rawblock") {
 		dev, eng, err := openRawblock(cfg, arena, log)
 		if err != nil {
@@ -147,7 +148,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 		}
 		defer dev.Close()
 		defer eng.Close()
-		rb = eng
+		rb, rbDev = eng, dev
 		tierList = append(tierList, eng)
 	}
 	st, err := store.New(store.Options{
@@ -178,7 +179,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 		// The hard limit of client-output-buffer-limit normal.
 		OutputBufferLimit: cfg.ClientOutputBufferLimit,
 		Version:           version,
-		InfoSections:      func() map[string]string { return infoSections(st, rb) },
+		InfoSections:      func() map[string]string { return infoSections(st, rb, rbDev) },
 		Logger:            log,
 	})
 	if err != nil {
@@ -205,7 +206,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if cfg.MetricsAddr != "" {
 		// A busy metrics port must not keep the cache down: say so and
 		// serve without metrics.
-		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, rb, log, errc); err != nil {
+		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, rb, rbDev, log, errc); err != nil {
 			log.Warn("serving without metrics", "err", err)
 		}
 	}
@@ -351,7 +352,7 @@ func loadTLS(cfg *Config) (*tls.Config, error) {
 }
 
 // serveMetrics starts the Prometheus endpoint.
-func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, rb *rawblock.Engine, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, rb *rawblock.Engine, rbDev *rawblock.FileDevice, log *slog.Logger, errc chan<- error) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -360,7 +361,7 @@ func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.St
 		newStoreCollector(arena, st),
 	)
 	if rb != nil {
-		reg.MustRegister(newRawblockCollector(rb))
+		reg.MustRegister(newRawblockCollector(rb, rbDev))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

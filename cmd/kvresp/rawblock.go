@@ -104,7 +104,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 
 // infoSections adds INFO's demotion figures to the tiers section and a
 // rawblock section with the engine's own counters.
-func infoSections(st *store.Store, rb *rawblock.Engine) map[string]string {
+func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice) map[string]string {
 	ss := st.Stats()
 	var b strings.Builder
 	kv := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\r\n", k, v) }
@@ -139,6 +139,18 @@ func infoSections(st *store.Store, rb *rawblock.Engine) map[string]string {
 	kv("rawblock_corrupt_records", es.CorruptRecords)
 	kv("rawblock_recovered_entries", es.Recovered)
 	kv("rawblock_index_bytes", es.IndexBytes)
+	ds := dev.Stats()
+	kv("rawblock_device_queue_depth", ds.QueueDepth)
+	kv("rawblock_device_max_queue_depth", ds.MaxQueueDepth)
+	kv("rawblock_device_ops", ds.Ops)
+	kv("rawblock_device_submits", ds.Submits)
+	kv("rawblock_device_flushes", ds.Flushes)
+	kv("rawblock_device_trim_bytes", ds.TrimBytes)
+	kv("rawblock_device_trims_skipped", ds.TrimsSkipped)
+	kv("rawblock_device_errors", ds.Errors)
+	kv("rawblock_device_write_bytes_meta", ds.WriteBytesByClass[rawblock.ClassMeta])
+	kv("rawblock_device_write_bytes_hot", ds.WriteBytesByClass[rawblock.ClassHot])
+	kv("rawblock_device_write_bytes_cold", ds.WriteBytesByClass[rawblock.ClassCold])
 	out["rawblock"] = b.String()
 	return out
 }
@@ -146,6 +158,9 @@ func infoSections(st *store.Store, rb *rawblock.Engine) map[string]string {
 // rawblockCollector exports the engine's counters at scrape time.
 type rawblockCollector struct {
 	rb      *rawblock.Engine
+	dev     *rawblock.FileDevice
+	depth   *prometheus.Desc
+	classes *prometheus.Desc
 	regions *prometheus.Desc
 	ops     *prometheus.Desc
 	bytes   *prometheus.Desc
@@ -153,9 +168,12 @@ type rawblockCollector struct {
 	index   *prometheus.Desc
 }
 
-func newRawblockCollector(rb *rawblock.Engine) *rawblockCollector {
+func newRawblockCollector(rb *rawblock.Engine, dev *rawblock.FileDevice) *rawblockCollector {
 	return &rawblockCollector{
 		rb:      rb,
+		dev:     dev,
+		depth:   prometheus.NewDesc("kvresp_rawblock_queue_depth", "I/Os in flight on the NVMe tier's device.", nil, nil),
+		classes: prometheus.NewDesc("kvresp_rawblock_write_bytes_total", "Bytes written to the NVMe tier's device, by placement class.", []string{"class"}, nil),
 		regions: prometheus.NewDesc("kvresp_rawblock_regions", "Regions of the NVMe tier's log, by state.", []string{"state"}, nil),
 		ops:     prometheus.NewDesc("kvresp_rawblock_io_total", "Device reads and writes of the NVMe tier.", []string{"op"}, nil),
 		bytes:   prometheus.NewDesc("kvresp_rawblock_io_bytes_total", "Bytes read from and written to the NVMe tier's device.", []string{"op"}, nil),
@@ -166,7 +184,7 @@ func newRawblockCollector(rb *rawblock.Engine) *rawblockCollector {
 
 // Describe implements prometheus.Collector.
 func (c *rawblockCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index} {
+	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index, c.depth, c.classes} {
 		ch <- d
 	}
 }
@@ -195,4 +213,12 @@ func (c *rawblockCollector) Collect(ch chan<- prometheus.Metric) {
 	n(c.events, es.IOErrors, "io_error")
 	n(c.events, es.CorruptRecords, "corrupt_record")
 	g(c.index, float64(es.IndexBytes))
+	ds := c.dev.Stats()
+	g(c.depth, float64(ds.QueueDepth))
+	for _, cl := range []struct {
+		name string
+		c    rawblock.Class
+	}{{"meta", rawblock.ClassMeta}, {"hot", rawblock.ClassHot}, {"cold", rawblock.ClassCold}} {
+		n(c.classes, uint64(ds.WriteBytesByClass[cl.c]), cl.name)
+	}
 }
