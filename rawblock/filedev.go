@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"kvresp/slab"
 )
 
 // FileDevice limits and defaults.
@@ -18,6 +20,11 @@ const (
 	// to a power of two) well under the kernel's 32768 entries.
 	maxFileQueueDepth = 4096
 	maxFileChunk      = 64 << 20
+	// defaultFixedSlots is the size of each ring's sparse fixed-buffer table: one slot per large
+	// slab mapping in use for I/O, so 1024 covers 1024 values in flight or recently used per ring
+	// and costs nothing until filled.
+	defaultFixedSlots = 1024
+	maxFixedSlots     = 1 << 14 // IORING_MAX_REG_BUFFERS
 	// fileChunkAlign is the unit of ChunkSize: the largest block size a FileDevice accepts from
 	// the options before it knows the device (it is checked again against the real block size).
 	fileChunkAlign = 4096
@@ -43,6 +50,17 @@ type FileOptions struct {
 	// ChunkSize is the largest single operation: bigger reads and writes are split into chunks
 	// of this size submitted together. A multiple of 4096; 0 means 1 MiB.
 	ChunkSize int
+	// Arena, when set, is the slab the I/O buffers come from: reads and writes into one of its
+	// large buffers (> 16 KiB) then go through io_uring fixed buffers (READ_FIXED/WRITE_FIXED),
+	// each buffer's mapping registered on first use, so the kernel does not pin and unpin its
+	// pages on every operation. nil: plain READ/WRITE only. Other memory always takes plain I/O.
+	Arena *slab.Arena
+	// NoFixedBuffers turns fixed buffers off even with an Arena.
+	NoFixedBuffers bool
+	// FixedSlots is the number of fixed-buffer slots per ring; when all hold mappings in use the
+	// least recently used idle one is replaced, and with none idle the operation is plain.
+	// 0 means 1024.
+	FixedSlots int
 	// Logger receives one line per notable event; nil = slog.Default().
 	Logger *slog.Logger
 }
@@ -65,6 +83,9 @@ func (o FileOptions) Validate() error {
 	if o.ChunkSize < 0 || o.ChunkSize%fileChunkAlign != 0 || o.ChunkSize > maxFileChunk {
 		errs = append(errs, fmt.Errorf("rawblock: chunk size %d must be 0 (default %d) or a multiple of 4096 up to %d", o.ChunkSize, defaultFileChunk, maxFileChunk))
 	}
+	if o.FixedSlots < 0 || o.FixedSlots > maxFixedSlots {
+		errs = append(errs, fmt.Errorf("rawblock: %d fixed-buffer slots; set 0 (default %d) up to %d", o.FixedSlots, defaultFixedSlots, maxFixedSlots))
+	}
 	return errors.Join(errs...)
 }
 
@@ -77,6 +98,9 @@ func (o *FileOptions) setDefaults() {
 	}
 	if o.ChunkSize == 0 {
 		o.ChunkSize = defaultFileChunk
+	}
+	if o.FixedSlots == 0 {
+		o.FixedSlots = defaultFixedSlots
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -100,6 +124,9 @@ type FileStats struct {
 	Retries uint64
 	Ops     uint64
 	Submits uint64
+	// FixedOps and PlainOps split the read and write operations: through a registered (fixed)
+	// buffer or not. FixedRegistrations counts buffer mappings registered with a ring.
+	FixedOps, PlainOps, FixedRegistrations uint64
 	// QueueDepth is the number of operations in flight now, over all rings; MaxQueueDepth is the
 	// most seen at once.
 	QueueDepth, MaxQueueDepth int64

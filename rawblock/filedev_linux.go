@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"kvresp/internal/uring"
+	"kvresp/slab"
 )
 
 // FileDevice is a Device over a regular file or a block device opened with O_DIRECT, doing its
@@ -33,9 +34,12 @@ import (
 //
 // Buffers are the callers' (off-heap slab buffers aligned to the block size): the kernel DMAs
 // straight into them, no copy, and they stay valid because the caller blocks until its last
-// completion. Buffers are not registered with the ring (no READ_FIXED/WRITE_FIXED): slab
-// buffers are separate mappings that come and go, which needs a sparse buffer table kept in step
-// with the slab; plain READ/WRITE on O_DIRECT moves the same bytes the same way.
+// completion. With FileOptions.Arena, an operation on memory inside one of the slab's large
+// buffers goes through READ_FIXED/WRITE_FIXED: each ring keeps a sparse table of fixed buffers,
+// filled with a buffer's whole mapping on first use and cleared when the slab unmaps it
+// (filedev_fixed_linux.go), which saves the kernel pinning and unpinning the pages of every
+// operation. Other memory, or any memory once the kernel refuses to pin more (RLIMIT_MEMLOCK
+// without CAP_IPC_LOCK: said once in the log), takes plain READ/WRITE, which moves the same bytes.
 //
 // The placement class of a write is only counted: a file or block device has no placement.
 type FileDevice struct {
@@ -58,12 +62,21 @@ type FileDevice struct {
 	noDiscard atomic.Bool // the block device refused BLKDISCARD: trims are counted, not done
 	calls     sync.Pool
 
+	// Fixed buffers: arena is nil when they are off. fixRings maps the base of each registered
+	// mapping to the rings (bit = ringWorker.id) holding it, so that the unmap hook asks only those.
+	arena       *slab.Arena
+	fixMu       sync.Mutex
+	fixRings    map[uintptr]uint64
+	fixedWarned atomic.Bool
+	stopHook    func()
+
 	st fileCounters
 }
 
 type fileCounters struct {
 	reads, writes, trims, flushes, trimsSkipped, errors, retries atomic.Uint64
 	ops, submits                                                 atomic.Uint64
+	fixedOps, plainOps, fixedRegs                                atomic.Uint64
 	readBytes, writeBytes, trimBytes                             atomic.Int64
 	classBytes                                                   [numClasses]atomic.Int64
 	depth, maxDepth                                              atomic.Int64
@@ -77,6 +90,7 @@ const (
 	fileWrite
 	fileSync  // fdatasync
 	filePunch // fallocate(PUNCH_HOLE|KEEP_SIZE)
+	fileUnfix // clear the fixed buffer holding the mapping at off; done at once, no operation
 )
 
 // fileCall is one Device call on its way through a worker. The fields below op/buf/off/n are
@@ -86,8 +100,9 @@ type fileCall struct {
 	buf    []byte
 	off, n int64 // n: the length of a punch
 
-	issued   int // bytes of buf handed out as operations
-	inflight int // operations not completed yet
+	issued   int   // bytes of buf handed out as operations
+	fix      int32 // 1 + the fixed-buffer slot its operations use; 0: plain I/O
+	inflight int   // operations not completed yet
 	err      error
 	done     chan struct{}
 }
@@ -113,6 +128,8 @@ var eventfdOne = binary.NativeEndian.AppendUint64(nil, 1)
 // ringWorker owns one ring. Only its goroutine touches the ring and the fields above ch.
 type ringWorker struct {
 	d     *FileDevice
+	id    int // position in FileDevice.workers
+	fx    fixedTable
 	ring  *uring.Ring
 	qd    int
 	slots []opSlot
@@ -142,7 +159,10 @@ func OpenFile(o FileOptions) (*FileDevice, error) {
 		return nil, err
 	}
 	o.setDefaults()
-	d := &FileDevice{path: o.Path, fd: -1, chunk: o.ChunkSize, log: o.Logger}
+	d := &FileDevice{path: o.Path, fd: -1, chunk: o.ChunkSize, log: o.Logger, fixRings: make(map[uintptr]uint64)}
+	if !o.NoFixedBuffers {
+		d.arena = o.Arena
+	}
 	d.calls.New = func() any { return &fileCall{done: make(chan struct{}, 1)} }
 	created, err := d.open(o)
 	if err == nil {
@@ -158,8 +178,19 @@ func OpenFile(o FileOptions) (*FileDevice, error) {
 		}
 		return nil, err
 	}
+	fixed := 0
+	if d.arena != nil {
+		for _, w := range d.workers {
+			if w.fx.on {
+				fixed = o.FixedSlots
+			}
+		}
+		if fixed > 0 {
+			d.stopHook = d.arena.OnUnmap(d.onUnmap)
+		}
+	}
 	d.log.Info("rawblock: opened device", "path", d.path, "block_device", d.blockDev, "size", d.size,
-		"block_size", d.bs, "rings", o.Rings, "queue_depth", o.QueueDepth, "chunk", d.chunk, "created", created)
+		"block_size", d.bs, "rings", o.Rings, "queue_depth", o.QueueDepth, "chunk", d.chunk, "fixed_buffer_slots", fixed, "created", created)
 	return d, nil
 }
 
@@ -281,9 +312,9 @@ func (d *FileDevice) fileGeometry(o FileOptions, cur int64, created bool) (int64
 }
 
 func (d *FileDevice) startWorkers(o FileOptions) error {
-	for range o.Rings {
+	for id := range o.Rings {
 		w := &ringWorker{
-			d: d, qd: o.QueueDepth, efd: -1,
+			d: d, id: id, qd: o.QueueDepth, efd: -1,
 			slots: make([]opSlot, o.QueueDepth),
 			free:  make([]uint32, 0, o.QueueDepth),
 			cqes:  make([]uring.CQE, 64),
@@ -299,6 +330,9 @@ func (d *FileDevice) startWorkers(o FileOptions) error {
 			return fmt.Errorf("rawblock: cannot set up io_uring for %s: %w", o.Path, err)
 		}
 		w.ring = r
+		if d.arena != nil {
+			w.setupFixed(o.FixedSlots)
+		}
 		if w.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
 			_ = r.Close()
 			return fmt.Errorf("rawblock: cannot create eventfd: %w", err)
@@ -454,6 +488,9 @@ func (d *FileDevice) Close() error {
 	}
 	d.closed = true
 	d.mu.Unlock()
+	if d.stopHook != nil {
+		d.stopHook()
+	}
 	d.stopWorkers()
 	if err := unix.Close(d.fd); err != nil {
 		return fmt.Errorf("rawblock: cannot close %s: %w", d.path, err)
@@ -468,6 +505,7 @@ func (d *FileDevice) Stats() FileStats {
 		ReadBytes: d.st.readBytes.Load(), WriteBytes: d.st.writeBytes.Load(), TrimBytes: d.st.trimBytes.Load(),
 		TrimsSkipped: d.st.trimsSkipped.Load(), Errors: d.st.errors.Load(), Retries: d.st.retries.Load(),
 		Ops: d.st.ops.Load(), Submits: d.st.submits.Load(),
+		FixedOps: d.st.fixedOps.Load(), PlainOps: d.st.plainOps.Load(), FixedRegistrations: d.st.fixedRegs.Load(),
 		QueueDepth: d.st.depth.Load(), MaxQueueDepth: d.st.maxDepth.Load(),
 	}
 	for c := range s.WriteBytesByClass {
@@ -587,7 +625,14 @@ func (w *ringWorker) close() {
 	_ = unix.Close(w.efd)
 }
 
-func (w *ringWorker) enqueue(c *fileCall) { w.queue = append(w.queue, c) }
+func (w *ringWorker) enqueue(c *fileCall) {
+	if c.op == fileUnfix {
+		w.unfix(uintptr(c.off))
+		c.done <- struct{}{}
+		return
+	}
+	w.queue = append(w.queue, c)
+}
 
 func (w *ringWorker) popHead() {
 	w.queue[w.head] = nil
@@ -640,6 +685,9 @@ func (w *ringWorker) fill() {
 		}
 		s := opSlot{c: c}
 		if c.rw() {
+			if c.issued == 0 {
+				c.fix = w.fixedFor(c.buf)
+			}
 			s.pos = c.issued
 			s.n = min(w.d.chunk, len(c.buf)-c.issued)
 			c.issued += s.n
@@ -665,18 +713,28 @@ func (w *ringWorker) prep(i uint32) {
 		panic("BUG: rawblock: no SQE free with the queue depth not reached")
 	}
 	fd := int32(w.d.fd)
-	switch c.op {
-	case fileRead:
+	switch {
+	case c.op == fileRead && c.fix > 0:
+		sqe.PrepReadFixed(fd, c.buf[s.pos:s.pos+s.n], uint64(c.off)+uint64(s.pos), uint16(c.fix-1))
+	case c.op == fileWrite && c.fix > 0:
+		sqe.PrepWriteFixed(fd, c.buf[s.pos:s.pos+s.n], uint64(c.off)+uint64(s.pos), uint16(c.fix-1))
+	case c.op == fileRead:
 		sqe.PrepRead(fd, c.buf[s.pos:s.pos+s.n], uint64(c.off)+uint64(s.pos))
-	case fileWrite:
+	case c.op == fileWrite:
 		sqe.PrepWrite(fd, c.buf[s.pos:s.pos+s.n], uint64(c.off)+uint64(s.pos))
-	case fileSync:
+	case c.op == fileSync:
 		sqe.PrepFsync(fd, uring.FsyncDatasync)
-	case filePunch:
+	case c.op == filePunch:
 		sqe.PrepFallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, uint64(c.off), uint64(c.n))
 	}
 	sqe.SetUserData(uint64(i))
 	w.d.st.ops.Add(1)
+	switch {
+	case c.rw() && c.fix > 0:
+		w.d.st.fixedOps.Add(1)
+	case c.rw():
+		w.d.st.plainOps.Add(1)
+	}
 	depth := w.d.st.depth.Add(1)
 	for {
 		m := w.d.st.maxDepth.Load()
@@ -745,6 +803,7 @@ func (w *ringWorker) complete(cqe uring.CQE) bool {
 		// Failed before all of it was issued: it is still at the head of the queue.
 		w.popHead()
 	}
+	w.releaseFixed(c)
 	c.done <- struct{}{}
 	return true
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,6 +80,8 @@ type Arena struct {
 	large map[int]*class // by size
 
 	reclaim Reclaimer
+	spans   []span // large buffers' mappings by address, for MappingOf
+	hooks   atomic.Pointer[[]*unmapHook]
 	closed  bool
 	gen     uint64        // bumped whenever memory is released or freed: lets waiters detect missed wakeups
 	waiters int           // goroutines blocked on wake
@@ -215,7 +218,7 @@ func (a *Arena) admit(need int64, size int, take func() bool, grant func()) erro
 		}
 		gen := a.gen
 		a.mu.Unlock()
-		unmapAll(unmap)
+		a.unmap(unmap)
 		if ok {
 			return nil
 		}
@@ -244,7 +247,7 @@ func (a *Arena) mapNew(c *class, n int) (*Buf, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: cannot map %d bytes: %v", ErrNoMemory, length, err)
 		}
-		unmapAll([][]byte{mem})
+		a.unmap([][]byte{mem})
 		return nil, ErrClosed
 	}
 	var b *Buf
@@ -256,6 +259,7 @@ func (a *Arena) mapNew(c *class, n int) (*Buf, error) {
 		b = &Buf{a: a, c: c, data: mem}
 		b.refs.Store(1)
 		c.addLarge(b)
+		a.addSpanLocked(mem)
 		c.inuse++
 		a.inUse += int64(length)
 		a.allocs++
@@ -308,7 +312,7 @@ func (a *Arena) put(b *Buf) {
 			a.unmaps++
 		}
 	} else if over {
-		unmap = c.removeLarge(b)
+		unmap = a.removeLargeLocked(c, b)
 		a.used -= size
 		a.unmaps++
 		a.dropEmptyLocked(c)
@@ -320,7 +324,7 @@ func (a *Arena) put(b *Buf) {
 	a.notifyLocked()
 	a.mu.Unlock()
 	if unmap != nil {
-		unmapAll([][]byte{unmap})
+		a.unmap([][]byte{unmap})
 	}
 }
 
@@ -359,7 +363,7 @@ func (a *Arena) dropCachedLocked(want int64) [][]byte {
 			b := c.free[k]
 			c.free[k] = nil
 			c.free = c.free[:k]
-			unmap = append(unmap, c.removeLarge(b))
+			unmap = append(unmap, a.removeLargeLocked(c, b))
 			dropped += int64(c.size)
 			a.cached -= int64(c.size)
 			a.used -= int64(c.size)
@@ -518,7 +522,7 @@ func (a *Arena) SetLimit(n int64) error {
 	unmap, _ := a.makeRoomLocked(0)
 	a.notifyLocked() // a raised limit may let waiters in
 	a.mu.Unlock()
-	unmapAll(unmap)
+	a.unmap(unmap)
 	for {
 		a.mu.Lock()
 		r := a.reclaim
@@ -534,7 +538,7 @@ func (a *Arena) SetLimit(n int64) error {
 		a.mu.Lock()
 		unmap, _ := a.makeRoomLocked(0)
 		a.mu.Unlock()
-		unmapAll(unmap)
+		a.unmap(unmap)
 	}
 	return nil
 }
@@ -551,7 +555,7 @@ func (a *Arena) Close() error {
 	unmap := a.dropCachedLocked(a.cached + 1)
 	a.notifyLocked()
 	a.mu.Unlock()
-	unmapAll(unmap)
+	a.unmap(unmap)
 	return nil
 }
 

@@ -105,6 +105,7 @@ func (a *Arena) Check() error {
 		inUse += int64(used * c.size)
 		cached += int64(nfree * c.size)
 	}
+	nlarge := 0
 	for size, c := range a.large {
 		if c.size != size || c.isSmall || size%largeAlign != 0 || size <= maxSmall {
 			bad("large class %d has size %d", size, c.size)
@@ -147,6 +148,15 @@ func (a *Arena) Check() error {
 		}
 		inUse += int64(nused * size)
 		cached += int64(len(c.free) * size)
+		nlarge += len(c.all)
+	}
+	if len(a.spans) != nlarge {
+		bad("%d large buffers but %d mappings indexed for MappingOf", nlarge, len(a.spans))
+	}
+	for i, s := range a.spans {
+		if s.base != addr(s.mem) || (i > 0 && a.spans[i-1].base+uintptr(len(a.spans[i-1].mem)) > s.base) {
+			bad("mapping index entry %d at %#x is out of order or overlaps", i, s.base)
+		}
 	}
 	if inUse != a.inUse || cached != a.cached {
 		bad("accounting says %d in use and %d cached, classes hold %d and %d", a.inUse, a.cached, inUse, cached)

@@ -129,6 +129,13 @@ func (d *demoter) cancel(key string) {
 	d.mu.Unlock()
 }
 
+// len is the number of demotions waiting.
+func (d *demoter) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight)
+}
+
 // meta reports a waiting demotion's size and expiry.
 func (d *demoter) meta(key string) (tiers.Meta, bool) {
 	d.mu.Lock()

@@ -686,6 +686,9 @@ func (s *Store) Len() int {
 			n -= c.CleanLen()
 		}
 	}
+	if s.dem != nil {
+		n += s.dem.len() // evicted, on their way down, in no tier meanwhile
+	}
 	return max(n, 0)
 }
 

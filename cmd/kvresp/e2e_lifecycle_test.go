@@ -67,18 +67,12 @@ func TestE2EConfigFile(t *testing.T) {
 	}
 }
 
-// TestE2EMetrics: kvresp serves Prometheus metrics on --metrics-addr. Redis has no such endpoint.
-func TestE2EMetrics(t *testing.T) {
-	skipOnRedis(t, "no /metrics endpoint")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := startServer(t, serverOptions{metricsAddr: addr})
-	rc := s.resp(t)
-	rc.do("+OK\r\n", "SET", "m", "v")
-	rc.do("$1\r\nv\r\n", "GET", "m")
-
+// scrapeMetrics GETs /metrics from addr, waiting for the endpoint to answer.
+func scrapeMetrics(t *testing.T, addr string) string {
+	t.Helper()
 	var body string
 	client := &http.Client{Timeout: 10 * time.Second}
-	waitFor(t, 60*time.Second, "GET /metrics to answer 200", func() bool {
+	waitFor(t, time.Minute, "GET /metrics to answer 200", func() bool {
 		resp, err := client.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return false
@@ -88,6 +82,19 @@ func TestE2EMetrics(t *testing.T) {
 		body = string(b)
 		return err == nil && resp.StatusCode == http.StatusOK
 	})
+	return body
+}
+
+// TestE2EMetrics: kvresp serves Prometheus metrics on --metrics-addr. Redis has no such endpoint.
+func TestE2EMetrics(t *testing.T) {
+	skipOnRedis(t, "no /metrics endpoint")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startServer(t, serverOptions{metricsAddr: addr})
+	rc := s.resp(t)
+	rc.do("+OK\r\n", "SET", "m", "v")
+	rc.do("$1\r\nv\r\n", "GET", "m")
+
+	body := scrapeMetrics(t, addr)
 	if !strings.Contains(body, "\nkvresp_") && !strings.HasPrefix(body, "kvresp_") {
 		t.Fatalf("/metrics has no kvresp_ series:\n%s", lastLines(body, 40))
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -26,12 +28,23 @@ func rawblockPath(cfg *Config) string {
 
 // openRawblock opens the NVMe tier's device and its log.
 func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.FileDevice, *rawblock.Engine, error) {
+	path := rawblockPath(cfg)
+	// rawblock-size sizes a file the tier creates. Whatever exists already
+	// (a log, a device, or something that is not ours and will be refused)
+	// is opened at its own size and left unchanged until it is known to be
+	// a kvresp log.
+	size := cfg.RawblockSize
+	if _, err := os.Stat(path); err == nil {
+		size = 0
+	}
 	dev, err := rawblock.OpenFile(rawblock.FileOptions{
-		Path:       rawblockPath(cfg),
-		Size:       cfg.RawblockSize,
+		Path:       path,
+		Size:       size,
 		Rings:      cfg.RawblockRings,
 		QueueDepth: cfg.RawblockQueueDepth,
-		Logger:     log,
+		// Slab buffers are registered with the rings as fixed buffers.
+		Arena:  arena,
+		Logger: log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawblock-path %s: %w", rawblockPath(cfg), err)
@@ -48,7 +61,10 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 	})
 	if err != nil {
 		_ = dev.Close()
-		return nil, nil, fmt.Errorf("rawblock-path %s: %w", rawblockPath(cfg), err)
+		if errors.Is(err, rawblock.ErrForeign) || errors.Is(err, rawblock.ErrNewerFormat) {
+			return nil, nil, fmt.Errorf("rawblock-path %s: %w; kvresp leaves it as it is: set rawblock-format yes to erase it and use it for the tier", path, err)
+		}
+		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
 	}
 	es := eng.EngineStats()
 	log.Info("rawblock tier open", "path", rawblockPath(cfg), "regions", es.Regions, "region_size", es.RegionSize, "recovered", es.Recovered)
@@ -148,6 +164,8 @@ func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice
 	kv("rawblock_device_trim_bytes", ds.TrimBytes)
 	kv("rawblock_device_trims_skipped", ds.TrimsSkipped)
 	kv("rawblock_device_errors", ds.Errors)
+	kv("rawblock_device_fixed_ops", ds.FixedOps)
+	kv("rawblock_device_plain_ops", ds.PlainOps)
 	kv("rawblock_device_write_bytes_meta", ds.WriteBytesByClass[rawblock.ClassMeta])
 	kv("rawblock_device_write_bytes_hot", ds.WriteBytesByClass[rawblock.ClassHot])
 	kv("rawblock_device_write_bytes_cold", ds.WriteBytesByClass[rawblock.ClassCold])

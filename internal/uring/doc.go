@@ -3,7 +3,8 @@
 // the mmap'd submission and completion rings, prep helpers for the operations the storage tiers
 // use (NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, READV, WRITEV, FSYNC, FALLOCATE, URING_CMD with
 // its 80-byte command area), submit and wait with an optional timeout, completion iteration with
-// the CQE32 extra words, registered buffers and files, and the opcode probe. Errors the kernel
+// the CQE32 extra words, registered buffers (a whole table at once, or a sparse table whose slots
+// are filled and cleared one by one) and files, and the opcode probe. Errors the kernel
 // reports in a completion are -errno values; CQE.Err turns them into syscall.Errno.
 //
 // Rules for Go callers. Breaking one corrupts memory or fails an op; nothing panics to warn you:

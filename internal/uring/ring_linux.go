@@ -46,8 +46,17 @@ type Ring struct {
 	cqeSize    uintptr // 16, or 32 with CQE32
 
 	sqRing, cqRing, sqeMem []byte // mmaps; cqRing is nil when shared with sqRing
-	scratch                []byte // one mmap'd page: geteventsArg at 0, kernelTimespec at 64
+	// scratch is one mmap'd page: geteventsArg at 0, kernelTimespec at 64, and for the buffer
+	// table calls an rsrcRegister or rsrcUpdate2 at 128 and its iovecs from 256. Those hold
+	// further pointers, so they must not be on a goroutine stack that could move.
+	scratch []byte
 }
+
+// Scratch page layout for the buffer table calls.
+const (
+	scratchRsrc   = 128
+	scratchIovecs = 256
+)
 
 // cqe16 is struct io_uring_cqe.
 type cqe16 struct {
@@ -498,6 +507,67 @@ func (r *Ring) RegisterBuffers(bufs [][]byte) error {
 // UnregisterBuffers drops all registered buffers.
 func (r *Ring) UnregisterBuffers() error {
 	return r.register(unregisterBuffers, nil, 0, "unregister io_uring buffers")
+}
+
+// maxFixedBuffers is IORING_MAX_REG_BUFFERS (io_uring/rsrc.h), the largest buffer table.
+const maxFixedBuffers = 1 << 14
+
+// RegisterBuffersSparse registers an empty table of n fixed buffers (IORING_REGISTER_BUFFERS2
+// with IORING_RSRC_REGISTER_SPARSE, Linux 5.19), whose slots UpdateBuffers fills and clears
+// later. Nothing is pinned until a slot is filled. The ring must have no buffers registered
+// (else EBUSY); UnregisterBuffers drops the table.
+func (r *Ring) RegisterBuffersSparse(n int) error {
+	if n < 1 || n > maxFixedBuffers {
+		return fmt.Errorf("uring: a sparse buffer table of %d slots; want 1 to %d", n, maxFixedBuffers)
+	}
+	if r.fd < 0 {
+		return ErrClosed
+	}
+	rr := (*rsrcRegister)(unsafe.Pointer(&r.scratch[scratchRsrc]))
+	*rr = rsrcRegister{nr: uint32(n), flags: rsrcRegisterSparse}
+	return r.register(registerBuffers2, unsafe.Pointer(rr), uint32(unsafe.Sizeof(*rr)), fmt.Sprintf("register a sparse table of %d io_uring buffers", n))
+}
+
+// UpdateBuffers replaces fixed buffers off..off+len(bufs)-1 of a table registered by
+// RegisterBuffers or RegisterBuffersSparse (IORING_REGISTER_BUFFERS_UPDATE): a non-empty buffer
+// is pinned (charged to RLIMIT_MEMLOCK without CAP_IPC_LOCK: EPERM or ENOMEM when over it) and
+// must stay mapped until it is replaced, cleared or unregistered; a nil or empty one clears its
+// slot, after which a fixed op naming it fails. An op already in flight on a replaced slot keeps
+// the old buffer until it completes. The ring must not be used concurrently (see the package
+// doc). On error, slots before the failing one may have been updated already.
+func (r *Ring) UpdateBuffers(off int, bufs [][]byte) error {
+	if off < 0 || off+len(bufs) > maxFixedBuffers {
+		return fmt.Errorf("uring: buffer slots %d..%d out of range", off, off+len(bufs)-1)
+	}
+	if r.fd < 0 {
+		return ErrClosed
+	}
+	per := (len(r.scratch) - scratchIovecs) / int(unsafe.Sizeof(unix.Iovec{}))
+	iovs := unsafe.Slice((*unix.Iovec)(unsafe.Pointer(&r.scratch[scratchIovecs])), per)
+	up := (*rsrcUpdate2)(unsafe.Pointer(&r.scratch[scratchRsrc]))
+	for len(bufs) > 0 {
+		k := min(len(bufs), per)
+		for i, b := range bufs[:k] {
+			iovs[i] = unix.Iovec{}
+			if len(b) > 0 {
+				iovs[i].Base = unsafe.SliceData(b)
+				iovs[i].SetLen(len(b))
+			}
+		}
+		*up = rsrcUpdate2{offset: uint32(off), data: uint64(uintptr(unsafe.Pointer(&iovs[0]))), nr: uint32(k)}
+		n, err := sysRegisterN(r.fd, registerBuffersUpdate, unsafe.Pointer(up), uint32(unsafe.Sizeof(*up)))
+		clear(iovs[:k]) // the page keeps no pointers once the kernel has read them
+		if err != nil {
+			return fmt.Errorf("cannot update io_uring buffer %d: %w", off, err)
+		}
+		if n <= 0 || n > k {
+			return fmt.Errorf("cannot update io_uring buffer %d: the kernel updated %d of %d", off, n, k)
+		}
+		// Fewer than asked: go on from the first slot not updated, which reports its error.
+		off += n
+		bufs = bufs[n:]
+	}
+	return nil
 }
 
 // RegisterFiles registers fds as fixed files 0..len(fds)-1; an SQE with IOSQEFixedFile then

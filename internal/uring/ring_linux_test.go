@@ -29,6 +29,11 @@ func TestKernelStructSizes(t *testing.T) {
 		{"io_uring_getevents_arg.ts", unsafe.Offsetof(geteventsArg{}.ts), 16},
 		{"io_uring_probe_op", unsafe.Sizeof(probeOp{}), 8},
 		{"__kernel_timespec", unsafe.Sizeof(kernelTimespec{}), 16},
+		{"io_uring_rsrc_register", unsafe.Sizeof(rsrcRegister{}), 32},
+		{"io_uring_rsrc_register.data", unsafe.Offsetof(rsrcRegister{}.data), 16},
+		{"io_uring_rsrc_update2", unsafe.Sizeof(rsrcUpdate2{}), 32},
+		{"io_uring_rsrc_update2.data", unsafe.Offsetof(rsrcUpdate2{}.data), 8},
+		{"io_uring_rsrc_update2.nr", unsafe.Offsetof(rsrcUpdate2{}.nr), 24},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)

@@ -43,6 +43,8 @@ func (r *Ring) WaitCQE() (CQE, error)                                   { return
 func (r *Ring) WaitCQETimeout(time.Duration) (CQE, error)               { return CQE{}, errUnsupported }
 func (r *Ring) RegisterBuffers(bufs [][]byte) error                     { return errUnsupported }
 func (r *Ring) UnregisterBuffers() error                                { return errUnsupported }
+func (r *Ring) RegisterBuffersSparse(n int) error                       { return errUnsupported }
+func (r *Ring) UpdateBuffers(off int, bufs [][]byte) error              { return errUnsupported }
 func (r *Ring) RegisterFiles(fds []int) error                           { return errUnsupported }
 func (r *Ring) UnregisterFiles() error                                  { return errUnsupported }
 func (r *Ring) Probe() (*Probe, error)                                  { return nil, errUnsupported }

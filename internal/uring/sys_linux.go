@@ -75,7 +75,30 @@ const (
 	registerFiles     = 2
 	unregisterFiles   = 3
 	registerProbe     = 8
+
+	registerBuffers2      = 15     // IORING_REGISTER_BUFFERS2 (Linux 5.13): takes an rsrcRegister
+	registerBuffersUpdate = 16     // IORING_REGISTER_BUFFERS_UPDATE (Linux 5.13): takes an rsrcUpdate2
+	rsrcRegisterSparse    = 1 << 0 // IORING_RSRC_REGISTER_SPARSE (Linux 5.19): an empty table of nr slots
 )
+
+// rsrcRegister is struct io_uring_rsrc_register (32 bytes); the size is passed as nr_args.
+type rsrcRegister struct {
+	nr    uint32
+	flags uint32
+	resv2 uint64
+	data  uint64 // address of the iovec array; 0 with rsrcRegisterSparse
+	tags  uint64 // address of a u64 tag per slot; 0 for none
+}
+
+// rsrcUpdate2 is struct io_uring_rsrc_update2 (32 bytes); the size is passed as nr_args.
+type rsrcUpdate2 struct {
+	offset uint32 // first slot
+	resv   uint32
+	data   uint64 // address of nr iovecs
+	tags   uint64
+	nr     uint32
+	resv2  uint32
+}
 
 // nsig8 is _NSIG/8, the sigmask size liburing passes; the kernel ignores it without a sigmask.
 const nsig8 = 8
@@ -99,9 +122,16 @@ func sysEnter(fd int, toSubmit, minComplete, flags uint32, arg, argSize uintptr)
 }
 
 func sysRegister(fd int, op uint32, arg unsafe.Pointer, nr uint32) error {
-	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(op), uintptr(arg), uintptr(nr), 0, 0)
+	_, err := sysRegisterN(fd, op, arg, nr)
+	return err
+}
+
+// sysRegisterN is sysRegister for the operations whose result is a count (BUFFERS_UPDATE answers
+// with the number of slots it updated, which may be fewer than asked).
+func sysRegisterN(fd int, op uint32, arg unsafe.Pointer, nr uint32) (int, error) {
+	n, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(fd), uintptr(op), uintptr(arg), uintptr(nr), 0, 0)
 	if errno != 0 {
-		return errno
+		return 0, errno
 	}
-	return nil
+	return int(n), nil
 }
