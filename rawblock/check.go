@@ -37,12 +37,13 @@ func (c Corruption) String() string {
 // the device cannot be read or holds no log.
 func Check(dev Device) (Report, error) {
 	var rep Report
-	arena, err := slab.New(slab.Options{Limit: 4 << 20})
+	// Two I/O buffers and a scan window.
+	arena, err := slab.New(slab.Options{Limit: 16 << 20})
 	if err != nil {
 		return rep, err
 	}
 	defer arena.Close()
-	e := &Engine{dev: dev, bs: int64(dev.BlockSize()), pool: make(chan *slab.Buf, 2)}
+	e := &Engine{dev: dev, arena: arena, bs: int64(dev.BlockSize()), pool: make(chan *slab.Buf, 2)}
 	for i := 0; i < 2; i++ {
 		b, err := arena.Alloc(ioBufSize)
 		if err != nil {
@@ -121,9 +122,17 @@ func Check(dev Device) (Report, error) {
 // Check verifies the engine's in-memory invariants: every index entry points into a live
 // region, within its written part and with a layout matching its lengths; shard counts and
 // bytes add up; free-region count and open regions are consistent. It is meant for tests, on
-// an engine with no operation in flight.
+// an engine with no operation in flight; it waits for a background reclaim under way to end
+// (a reclaim that starts meanwhile waits for Check).
 func (e *Engine) Check() error {
-	e.mu.Lock()
+	for {
+		e.mu.Lock()
+		if e.inReclaim.Load() == 0 {
+			break
+		}
+		e.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
 	defer e.mu.Unlock()
 	var errs []error
 	nfree := 0

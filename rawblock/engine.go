@@ -147,6 +147,9 @@ const recFailed = 0x80
 
 // Engine is the log engine. It implements tiers.Tier and tiers.Keyspace.
 type Engine struct {
+	// inReclaim counts reclaims under way; Check waits for none.
+	inReclaim atomic.Int32
+
 	dev     Device
 	arena   *slab.Arena
 	opt     Options

@@ -61,9 +61,25 @@ type FileOptions struct {
 	// least recently used idle one is replaced, and with none idle the operation is plain.
 	// 0 means 1024.
 	FixedSlots int
+	// Trim says what Trim does (rawblock-trim): TrimAuto (the zero value) deallocates on a block
+	// device (the SSD learns the blocks are free, which is what keeps its write amplification
+	// down) and skips it on a regular file, where punching holes makes every later write of the
+	// region allocate again (measured: sequential writes at about 0.6x fio with holes punched,
+	// 0.99x without); TrimOn always deallocates; TrimOff never does. Skipped trims are counted.
+	Trim TrimMode
 	// Logger receives one line per notable event; nil = slog.Default().
 	Logger *slog.Logger
 }
+
+// TrimMode is FileOptions.Trim.
+type TrimMode uint8
+
+// Trim modes.
+const (
+	TrimAuto TrimMode = iota
+	TrimOn
+	TrimOff
+)
 
 // Validate reports every problem with o at once.
 func (o FileOptions) Validate() error {

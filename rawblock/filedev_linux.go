@@ -48,6 +48,7 @@ type FileDevice struct {
 	bs       int
 	size     int64
 	blockDev bool
+	trim     TrimMode
 	chunk    int
 	log      *slog.Logger
 
@@ -159,7 +160,7 @@ func OpenFile(o FileOptions) (*FileDevice, error) {
 		return nil, err
 	}
 	o.setDefaults()
-	d := &FileDevice{path: o.Path, fd: -1, chunk: o.ChunkSize, log: o.Logger, fixRings: make(map[uintptr]uint64)}
+	d := &FileDevice{path: o.Path, fd: -1, chunk: o.ChunkSize, log: o.Logger, trim: o.Trim, fixRings: make(map[uintptr]uint64)}
 	if !o.NoFixedBuffers {
 		d.arena = o.Arena
 	}
@@ -424,6 +425,10 @@ func (d *FileDevice) Trim(off, n int64) error {
 		return fmt.Errorf("rawblock: trim of %d bytes at %d: %w (block size %d, size %d)", n, off, ErrUnaligned, d.bs, d.size)
 	}
 	if n == 0 {
+		return nil
+	}
+	if d.trim == TrimOff || (d.trim == TrimAuto && !d.blockDev) {
+		d.st.trimsSkipped.Add(1)
 		return nil
 	}
 	var err error

@@ -53,6 +53,8 @@ func (e *Engine) needReclaim() bool {
 func (e *Engine) Reclaim() bool { return e.reclaimOne() }
 
 func (e *Engine) reclaimOne() bool {
+	e.inReclaim.Add(1)
+	defer e.inReclaim.Add(-1)
 	e.flushMu.RLock()
 	defer e.flushMu.RUnlock()
 	e.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"kvresp/slab"
+
 	"github.com/cespare/xxhash/v2"
 )
 
@@ -81,8 +83,12 @@ func (e *Engine) loadRegion(ri int) (regionScan, error) {
 func (e *Engine) scanRegion(ri int, epoch uint64) ([]record, int64) {
 	var recs []record
 	off := e.bs
+	// Read the region ahead in large pieces: entry by entry, small
+	// entries would be read one block at a time at queue depth 1.
+	w := &window{e: e, limit: e.regionOff(ri) + e.regSize}
+	defer w.release()
 	for off+e.bs <= e.regSize {
-		rec, total, err := e.verifyAt(ri, off, epoch)
+		rec, total, err := e.verifyAtWith(ri, off, epoch, w.read)
 		if err != nil {
 			break
 		}
@@ -92,14 +98,64 @@ func (e *Engine) scanRegion(ri int, epoch uint64) ([]record, int64) {
 	return recs, off
 }
 
+// windowSize is how much of a region a scan reads at once.
+const windowSize = 4 << 20
+
+// window serves a sequential scan's small reads from one large read.
+type window struct {
+	e          *Engine
+	buf        *slab.Buf // nil until the first read, or when none could be had
+	start, n   int64     // device range held in buf
+	limit      int64     // end of the region: never read past it
+	unbuffered bool
+}
+
+func (w *window) read(p []byte, off int64) error {
+	end := off + int64(len(p))
+	if w.buf != nil && off >= w.start && end <= w.start+w.n {
+		copy(p, w.buf.Bytes()[off-w.start:])
+		return nil
+	}
+	if w.buf == nil && !w.unbuffered && w.e.arena != nil {
+		b, err := w.e.arena.Alloc(windowSize)
+		if err != nil {
+			w.unbuffered = true
+		} else {
+			w.buf = b
+		}
+	}
+	n := min(int64(windowSize), w.limit-off)
+	if w.buf == nil || n < int64(len(p)) {
+		return w.e.read(p, off)
+	}
+	if err := w.e.read(w.buf.Bytes()[:n], off); err != nil {
+		w.n = 0
+		return err
+	}
+	w.start, w.n = off, n
+	copy(p, w.buf.Bytes()[:len(p)])
+	return nil
+}
+
+func (w *window) release() {
+	if w.buf != nil {
+		w.buf.Release()
+	}
+}
+
 // verifyAt reads and checks the whole entry at off in region ri, streaming large values
 // through an I/O buffer.
 func (e *Engine) verifyAt(ri int, off int64, epoch uint64) (record, int64, error) {
+	return e.verifyAtWith(ri, off, epoch, e.read)
+}
+
+// verifyAtWith is verifyAt reading through read.
+func (e *Engine) verifyAtWith(ri int, off int64, epoch uint64, read func(p []byte, off int64) error) (record, int64, error) {
 	buf := e.getBuf()
 	defer e.putBuf(buf)
 	p := buf.Bytes()
 	base := e.regionOff(ri)
-	if err := e.read(p[:e.bs], base+off); err != nil {
+	if err := read(p[:e.bs], base+off); err != nil {
 		return record{}, 0, err
 	}
 	h, err := parseEntryHeader(p)
@@ -115,7 +171,7 @@ func (e *Engine) verifyAt(ri int, off int64, epoch uint64) (record, int64, error
 	}
 	first := min(total, ioBufSize)
 	if first > e.bs {
-		if err := e.read(p[:first], base+off); err != nil {
+		if err := read(p[:first], base+off); err != nil {
 			return record{}, 0, err
 		}
 	}
@@ -133,7 +189,7 @@ func (e *Engine) verifyAt(ri int, off int64, epoch uint64) (record, int64, error
 		pos := base + off + first
 		for left > 0 {
 			n := min(roundUp64(left, e.bs), ioBufSize)
-			if err := e.read(p[:n], pos); err != nil {
+			if err := read(p[:n], pos); err != nil {
 				return record{}, 0, err
 			}
 			d.Write(p[:min(n, left)])

@@ -172,6 +172,26 @@ func (s *Store) evicted(i int) tiers.EvictFunc {
 	}
 }
 
+// writeDown copies key from the first tier to the second if only the first
+// holds it, reporting whether it wrote.
+func (s *Store) writeDown(key string) (bool, error) {
+	mu := s.lock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	it, ok, err := s.tiers[0].Get(key)
+	if err != nil || !ok {
+		return false, err
+	}
+	defer it.Buf.Release()
+	if it.Clean {
+		return false, nil
+	}
+	if err := s.tiers[1].Put(key, it); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Close writes down what only the first tier holds (so that a restart over
 // a persistent second tier is warm), after the demotions under way. It does
 // not close the tiers.
@@ -196,25 +216,37 @@ func (s *Store) Close() error {
 			break
 		}
 	}
-	var errs []error
-	written := 0
-	for _, key := range keys {
-		mu := s.lock(key)
-		mu.Lock()
-		it, ok, err := s.tiers[0].Get(key)
-		if err == nil && ok {
-			if !it.Clean {
-				if err = s.tiers[1].Put(key, it); err == nil {
+	// Many writers at once keep the lower tier's queue deep: one at a time,
+	// small values would be written at the device's latency, not its speed.
+	const writers = 32
+	var (
+		mu      sync.Mutex
+		errs    []error
+		written int
+		wg      sync.WaitGroup
+	)
+	work := make(chan string)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range work {
+				ok, err := s.writeDown(key)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("cannot write %q down to %s: %w", key, s.tiers[1].Name(), err))
+				} else if ok {
 					written++
 				}
+				mu.Unlock()
 			}
-			it.Buf.Release()
-		}
-		mu.Unlock()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot write %q down to %s: %w", key, s.tiers[1].Name(), err))
-		}
+		}()
 	}
+	for _, key := range keys {
+		work <- key
+	}
+	close(work)
+	wg.Wait()
 	s.log.Info("wrote the first tier down", "tier", s.tiers[1].Name(), "items", written, "errors", len(errs))
 	return errors.Join(errs...)
 }

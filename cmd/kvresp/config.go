@@ -101,6 +101,9 @@ type Config struct {
 	RawblockQueueDepth int    // rawblock-queue-depth: I/Os in flight per ring, 32
 	RawblockWriteMode  string // rawblock-write-mode: evict (written when DRAM evicts it) or always (SET acknowledged once durable)
 	RawblockPromote    bool   // rawblock-promote: copy values read from the tier into DRAM, yes
+	// RawblockTrim is rawblock-trim: deallocate reclaimed regions: auto (a
+	// block device yes, a regular file no), yes or no.
+	RawblockTrim string
 	// RawblockFormat is rawblock-format: erase a path that holds something
 	// other than a kvresp log (kvresp never does it silently), no.
 	RawblockFormat bool
@@ -237,6 +240,7 @@ var directives = []directive{
 	intVar("rawblock-queue-depth", "32", false, 1, 4096, func(c *Config) *int { return &c.RawblockQueueDepth }),
 	enumVar("rawblock-write-mode", "evict", false, func(c *Config) *string { return &c.RawblockWriteMode }, "evict", "always"),
 	boolVar("rawblock-promote", "yes", false, "", func(c *Config) *bool { return &c.RawblockPromote }),
+	enumVar("rawblock-trim", "auto", false, func(c *Config) *string { return &c.RawblockTrim }, "auto", "yes", "no"),
 	boolVar("rawblock-format", "no", false, "", func(c *Config) *bool { return &c.RawblockFormat }),
 	boolVar("daemonize", "no", false, "kvresp does not daemonize: run it in the foreground under systemd or another supervisor",
 		func(c *Config) *bool { return &c.Daemonize }),

@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		ClientOutputBufferLimit: 1 << 30, TLSAuthClients: "no", Databases: 16, Loglevel: "notice", HZ: 10,
 		MetricsAddr: "127.0.0.1:9379", TierOrder: []string{"dram", "rawblock"}, RawblockSize: 8 << 30,
 		RawblockRegionSize: 256 << 20, RawblockRings: 2, RawblockQueueDepth: 32, RawblockWriteMode: "evict",
-		RawblockPromote: true,
+		RawblockPromote: true, RawblockTrim: "auto",
 	}
 	want.rt = c.rt
 	if fmt.Sprint(*c) != fmt.Sprint(*want) {

@@ -42,6 +42,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		Size:       size,
 		Rings:      cfg.RawblockRings,
 		QueueDepth: cfg.RawblockQueueDepth,
+		Trim:       map[string]rawblock.TrimMode{"auto": rawblock.TrimAuto, "yes": rawblock.TrimOn, "no": rawblock.TrimOff}[cfg.RawblockTrim],
 		// Slab buffers are registered with the rings as fixed buffers.
 		Arena:  arena,
 		Logger: log,
