@@ -35,7 +35,9 @@ const (
 )
 
 var (
-	ErrClosed  = errors.New("rawblock: engine closed")
+	// ErrClosed is returned by operations on a closed engine.
+	ErrClosed = errors.New("rawblock: engine closed")
+	// ErrNoSpace is returned by a write that found no free region in time.
 	ErrNoSpace = errors.New("rawblock: no free region (reclaim could not keep up)")
 )
 
@@ -149,6 +151,9 @@ const recFailed = 0x80
 type Engine struct {
 	// inReclaim counts reclaims under way; Check waits for none.
 	inReclaim atomic.Int32
+	// reclaimFailing is set while reclaims fail on I/O errors, so that
+	// writers get ErrNoSpace at once instead of waiting for free regions.
+	reclaimFailing atomic.Bool
 
 	dev     Device
 	arena   *slab.Arena
@@ -174,6 +179,7 @@ type Engine struct {
 	inflight map[uint64]struct{}
 	nfree    int
 	closed   bool
+	closing  bool // Close has begun (closed is set once the reclaim loop stopped)
 	onEvict  tiers.EvictFunc
 
 	kick chan struct{}
@@ -443,15 +449,22 @@ func (e *Engine) flushLoop(every time.Duration) {
 // the device (the next Open scans them).
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	if e.closed {
+	if e.closing {
 		e.mu.Unlock()
 		return nil
 	}
+	e.closing = true
+	e.mu.Unlock()
+	// Stop the reclaim loop before refusing writes: a reclaim under way must
+	// still be able to keep its tombstones and reinsert survivors, or it
+	// would retire a region holding the only newer copy of a key and let an
+	// older copy come back at the next start.
+	close(e.stop)
+	e.wg.Wait()
+	e.mu.Lock()
 	e.closed = true
 	e.cond.Broadcast()
 	e.mu.Unlock()
-	close(e.stop)
-	e.wg.Wait()
 	e.flushMu.Lock() // no write or reclaim in flight from here on
 	err := e.Sync()
 	e.flushMu.Unlock()

@@ -142,13 +142,14 @@ func TestReclaim(t *testing.T) {
 	evicted := map[string]bool{}
 	e := open(t, dev, a, func(o *Options) {
 		o.ReinsertPercent = 50
-		o.OnEvict = func(k string, it tiers.Item) {
+		o.OnEvict = func(k string, it tiers.Item) func() {
 			if it.Buf == nil {
 				t.Error("evicted without a value")
 			}
 			evMu.Lock()
 			evicted[k] = true
 			evMu.Unlock()
+			return nil
 		}
 	})
 	const n = 400

@@ -119,16 +119,24 @@ func (e *Engine) reclaimOne() bool {
 		budget = e.regSize * int64(e.opt.ReinsertPercent) / 100
 	}
 	var drops []dropped
+	keepFailed := false // a tombstone or the flush before retiring failed
 	for _, rec := range recs {
 		h := keyHash(rec.key)
 		if rec.flags&entryTombstone != 0 {
 			if hasOlder(h, rec.seq) {
-				e.keepTombstone(rec.key, rec.seq)
+				keepFailed = e.keepTombstone(rec.key, rec.seq) != nil || keepFailed
 				e.c.tombsKept.Add(1)
 			}
 			continue
 		}
 		loc, ok := e.lookup(h, false)
+		if !ok && hasOlder(h, rec.seq) {
+			// Not indexed (expired at the last Open, or dropped after a
+			// failed read) yet newer than a copy elsewhere: that copy must
+			// not win once this region is gone.
+			keepFailed = e.keepTombstone(rec.key, rec.seq) != nil || keepFailed
+			e.c.evictTombs.Add(1)
+		}
 		if !ok || loc.region != victim.idx || loc.v.off512 != rec.off512 {
 			continue // superseded
 		}
@@ -148,12 +156,24 @@ func (e *Engine) reclaimOne() bool {
 			drops = append(drops, dropped{rec.key, loc.v})
 		}
 		if hasOlder(h, rec.seq) {
-			e.keepTombstone(rec.key, rec.seq)
+			keepFailed = e.keepTombstone(rec.key, rec.seq) != nil || keepFailed
 			e.c.evictTombs.Add(1)
 		}
 	}
 	if err := e.dev.Flush(); err != nil { // reinsertions and tombstones before the victim goes
 		e.c.ioErrs.Add(1)
+		keepFailed = true
+	}
+	if keepFailed {
+		// Retiring the victim now could let an older copy of a key win
+		// at the next start: keep it sealed and try again later.
+		e.log.Warn("rawblock: reclaim could not keep what the region holds; the region stays", "region", victim.idx)
+		e.reclaimFailing.Store(true)
+		e.mu.Lock()
+		victim.state = regionSealed
+		e.cond.Broadcast()
+		e.mu.Unlock()
+		return false
 	}
 	if onEvict != nil && !e.opt.EvictKeysOnly {
 		for _, d := range drops {
@@ -163,26 +183,41 @@ func (e *Engine) reclaimOne() bool {
 				e.readFailed(keyHash(d.key), loc, err)
 				continue
 			}
-			onEvict(d.key, tiers.Item{Buf: val, ExpireAt: d.v.expireAt})
+			if after := onEvict(d.key, tiers.Item{Buf: val, ExpireAt: d.v.expireAt}); after != nil {
+				after()
+			}
 			val.Release()
 		}
 	}
-	e.retire(victim)
+	if !e.retire(victim) {
+		// Its old trailer may still be valid on the device: reusing the
+		// region could let recovery take stale entries for live ones.
+		e.reclaimFailing.Store(true)
+		e.mu.Lock()
+		victim.state = regionSealed
+		e.cond.Broadcast()
+		e.mu.Unlock()
+		return false
+	}
+	e.reclaimFailing.Store(false)
 	e.mu.Lock()
 	e.freeLocked(victim)
 	e.mu.Unlock()
 	e.c.reclaims.Add(1)
 	if onEvict != nil && e.opt.EvictKeysOnly {
 		for _, d := range drops {
-			onEvict(d.key, tiers.Item{ExpireAt: d.v.expireAt})
+			if after := onEvict(d.key, tiers.Item{ExpireAt: d.v.expireAt}); after != nil {
+				after()
+			}
 		}
 	}
 	return true
 }
 
 // retire makes a region's end durable: header and trailer overwritten and flushed (so no
-// recovery takes its stale bytes for a live region), generation bumped, range trimmed.
-func (e *Engine) retire(r *region) {
+// recovery takes its stale bytes for a live region), generation bumped, range trimmed. It
+// reports false, changing nothing else, when the overwrite could not be made durable.
+func (e *Engine) retire(r *region) bool {
 	buf := e.getBuf()
 	p := buf.Bytes()[:e.bs]
 	clear(p)
@@ -191,13 +226,16 @@ func (e *Engine) retire(r *region) {
 	err2 := e.write(p, off+e.regSize-e.bs, ClassMeta)
 	e.putBuf(buf)
 	if err := e.dev.Flush(); err != nil || err1 != nil || err2 != nil {
+		e.c.ioErrs.Add(1)
 		e.log.Warn("rawblock: cannot invalidate a reclaimed region", "region", r.idx)
+		return false
 	}
 	r.gen.Add(1)
 	if err := e.dev.Trim(off, e.regSize); err != nil {
 		e.c.ioErrs.Add(1)
 	}
 	e.c.trims.Add(1)
+	return true
 }
 
 func (e *Engine) freeLocked(r *region) {
@@ -210,15 +248,15 @@ func (e *Engine) freeLocked(r *region) {
 }
 
 // keepTombstone writes a tombstone reclaim must keep into the cold region.
-func (e *Engine) keepTombstone(key string, seq uint64) {
+func (e *Engine) keepTombstone(key string, seq uint64) error {
 	s, err := e.writeTombstone(key, seq, ClassCold, true)
 	if s.r != nil {
 		e.done(s.r, s.ticket, s.off, s.rec, err == nil)
 	}
 	if err != nil {
 		e.c.errors.Add(1)
-		e.log.Warn("rawblock: cannot keep a tombstone; an older version may return after a restart", "error", err)
 	}
+	return err
 }
 
 // reinsert copies the current entry at loc into the cold region under a new sequence number.

@@ -77,8 +77,14 @@ func (e *Engine) alloc(c Class, total int64, rec record, internal bool) (slot, e
 		}
 		now := time.Now()
 		if deadline.IsZero() {
-			deadline = now.Add(e.opt.WaitTimeout)
-			t := time.AfterFunc(e.opt.WaitTimeout, func() {
+			wait := e.opt.WaitTimeout
+			if e.reclaimFailing.Load() {
+				// Reclaims keep failing on I/O errors: give the one just
+				// kicked a moment, not the writer's whole patience.
+				wait = min(wait, 100*time.Millisecond)
+			}
+			deadline = now.Add(wait)
+			t := time.AfterFunc(wait, func() {
 				e.mu.Lock()
 				e.cond.Broadcast()
 				e.mu.Unlock()

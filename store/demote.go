@@ -17,8 +17,8 @@ type demotion struct {
 	item tiers.Item
 	from int
 
-	mu        sync.Mutex // held while the value is written below
-	cancelled bool
+	mu        sync.Mutex  // held while the value is written below
+	cancelled atomic.Bool // set without mu; the writer checks it under mu
 	written   bool
 }
 
@@ -42,6 +42,8 @@ type demoter struct {
 	wg                        sync.WaitGroup
 	demoted, dropped, failed  atomic.Uint64
 	cancelled, promoted, hits atomic.Uint64
+	lastDropLog               atomic.Int64  // Unix second of the last drop warning
+	cancelledLate             atomic.Uint64 // cancelled after their write: overwritten below
 }
 
 func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
@@ -51,21 +53,25 @@ func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
 	return d
 }
 
-// enqueue takes over a reference to it.Buf (the caller's is lent).
-func (d *demoter) enqueue(key string, it tiers.Item, from int) {
+// register records an evicted item on its way down, taking a reference to
+// its buffer. It never blocks: the evicting tier may call it under its own
+// lock, so that a write or delete of the key that follows finds it and
+// cancels it. send then queues it.
+func (d *demoter) register(key string, it tiers.Item, from int) *demotion {
 	it.Buf.Retain()
 	dm := &demotion{key: key, item: it, from: from}
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		d.drop(dm)
-		return
-	}
 	if old := d.inflight[key]; old != nil {
 		d.cancelLocked(old)
 	}
 	d.inflight[key] = dm
 	d.mu.Unlock()
+	return dm
+}
+
+// send queues a registered demotion, waiting for room (backpressure) up to
+// d.wait, after which the item is dropped and counted.
+func (d *demoter) send(dm *demotion) {
 	d.sending.RLock()
 	defer d.sending.RUnlock()
 	if d.isClosed() {
@@ -103,18 +109,20 @@ func (d *demoter) forget(dm *demotion) {
 	d.mu.Unlock()
 }
 
+// drop releases a demotion that will not be written; it is counted and
+// logged at most once a second.
 func (d *demoter) drop(dm *demotion) {
-	d.dropped.Add(1)
-	d.s.log.Warn("demotion queue full: evicted item dropped", "key", dm.key, "dropped_total", d.dropped.Load())
+	n := d.dropped.Add(1)
+	if now := time.Now().Unix(); d.lastDropLog.Swap(now) != now {
+		d.s.log.Warn("demotion queue full: evicted items dropped", "key", dm.key, "dropped_total", n)
+	}
 	dm.item.Buf.Release()
 }
 
-// cancelLocked marks dm cancelled, waiting for a write in progress.
+// cancelLocked marks dm cancelled and forgets it, without waiting.
 func (d *demoter) cancelLocked(dm *demotion) {
 	delete(d.inflight, dm.key)
-	dm.mu.Lock()
-	dm.cancelled = true
-	dm.mu.Unlock()
+	dm.cancelled.Store(true)
 	d.cancelled.Add(1)
 }
 
@@ -123,10 +131,19 @@ func (d *demoter) cancelLocked(dm *demotion) {
 // is in progress, so the caller's own writes land after it.
 func (d *demoter) cancel(key string) {
 	d.mu.Lock()
-	if dm := d.inflight[key]; dm != nil {
+	dm := d.inflight[key]
+	if dm != nil {
 		d.cancelLocked(dm)
 	}
 	d.mu.Unlock()
+	if dm != nil {
+		// Wait, outside d.mu, for a write of it that already began.
+		dm.mu.Lock()
+		if dm.written {
+			d.cancelledLate.Add(1) // the old value is below: the caller's delete follows it
+		}
+		dm.mu.Unlock()
+	}
 }
 
 // len is the number of demotions waiting.
@@ -164,7 +181,7 @@ func (d *demoter) run() {
 	defer d.wg.Done()
 	for dm := range d.ch {
 		dm.mu.Lock()
-		if !dm.cancelled {
+		if !dm.cancelled.Load() {
 			next := d.s.tiers[dm.from+1]
 			if err := next.Put(dm.key, dm.item); err != nil {
 				d.failed.Add(1)
@@ -206,7 +223,7 @@ func (d *demoter) setExpire(key string, at int64) bool {
 	}
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
-	if dm.cancelled || dm.written {
+	if dm.cancelled.Load() || dm.written {
 		return false
 	}
 	dm.item.ExpireAt = at

@@ -135,40 +135,50 @@ const (
 // background), and deleting a companion while it is being rewritten costs
 // one miss, never a wrong value.
 func (s *Store) evicted(i int) tiers.EvictFunc {
-	return func(key string, it tiers.Item) {
+	return func(key string, it tiers.Item) func() {
 		if i+1 < len(s.tiers) {
-			if !it.Clean && it.Buf != nil {
-				s.dem.enqueue(key, it, i)
+			if it.Clean || it.Buf == nil {
+				return nil
 			}
-			return
+			// Registered now, under the tier's lock; queued after it.
+			dm := s.dem.register(key, it, i)
+			return func() { s.dem.send(dm) }
 		}
-		for _, t := range s.tiers[:i] {
-			if c, ok := t.(tiers.Cleaner); ok {
-				c.SetClean(key, false)
-			}
+		return func() { s.forget(key) }
+	}
+}
+
+// forget handles a key the last tier dropped: copies above it are no longer
+// clean, and its LMCache metadata companion goes.
+func (s *Store) forget(key string) {
+	for _, t := range s.tiers[:len(s.tiers)-1] {
+		if c, ok := t.(tiers.Cleaner); ok {
+			c.SetClean(key, false)
 		}
-		if base, ok := strings.CutSuffix(key, lmcacheChunkSuffix); ok {
-			s.companionDrops.Add(1)
-			meta := base + lmcacheMetaSuffix
-			var later []tiers.Tier
-			for _, t := range s.tiers {
-				if _, persistent := t.(syncer); persistent {
-					// A log tier may be inside its own reclaim here and
-					// need that reclaim to finish before it can write a
-					// tombstone: delete there from another goroutine.
-					later = append(later, t)
-					continue
-				}
+	}
+	base, ok := strings.CutSuffix(key, lmcacheChunkSuffix)
+	if !ok {
+		return
+	}
+	s.companionDrops.Add(1)
+	meta := base + lmcacheMetaSuffix
+	var later []tiers.Tier
+	for _, t := range s.tiers {
+		if _, persistent := t.(syncer); persistent {
+			// A log tier may be inside its own reclaim here and need that
+			// reclaim to finish before it can write a tombstone: delete
+			// there from another goroutine.
+			later = append(later, t)
+			continue
+		}
+		_, _ = t.Delete(meta)
+	}
+	if len(later) > 0 {
+		go func() {
+			for _, t := range later {
 				_, _ = t.Delete(meta)
 			}
-			if len(later) > 0 {
-				go func() {
-					for _, t := range later {
-						_, _ = t.Delete(meta)
-					}
-				}()
-			}
-		}
+		}()
 	}
 }
 
@@ -193,13 +203,16 @@ func (s *Store) writeDown(key string) (bool, error) {
 }
 
 // Close writes down what only the first tier holds (so that a restart over
-// a persistent second tier is warm), after the demotions under way. It does
-// not close the tiers.
+// a persistent second tier is warm), then lets the demotions under way
+// finish. It does not close the tiers.
 func (s *Store) Close() error {
 	if s.dem == nil {
 		return nil
 	}
-	s.dem.close()
+	// The demoter keeps running during the write-down, so what the
+	// write-down itself makes the first tier evict still goes down; it is
+	// drained and stopped at the end.
+	defer s.dem.close()
 	ks, ok := s.tiers[0].(tiers.Keyspace)
 	if !ok {
 		return nil
@@ -345,12 +358,18 @@ func (s *Store) deleteLocked(key string) (bool, error) {
 		s.dem.cancel(key)
 	}
 	var errs []error
-	for _, t := range s.tiers {
+	for i, t := range s.tiers {
 		ok, err := deleteDurably(t, key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 		found = found || ok
+		if i == 0 && s.dem != nil {
+			// An eviction of the value that raced the first delete has
+			// registered its demotion by now (under the tier's lock):
+			// cancel it before the lower tiers are cleared.
+			s.dem.cancel(key)
+		}
 	}
 	return found, errors.Join(errs...)
 }
@@ -478,19 +497,23 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		// An evicted older value on its way down must not land after this.
 		s.dem.cancel(key)
 	}
+	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil {
+		return fail(err)
+	}
+	if s.dem != nil {
+		// An eviction of the old value that raced the Put has registered
+		// its demotion by now (under the tier's lock): cancel it too,
+		// before anything is written below.
+		s.dem.cancel(key)
+	}
 	below := s.tiers[1:]
 	if s.writeThrough {
-		// Durable below first; the copy above is then clean.
+		// Acknowledged once durable below; the copy above is clean.
 		if err := s.tiers[1].Put(key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
+			_, _ = s.tiers[0].Delete(key)
 			return fail(err)
 		}
 		below = s.tiers[2:]
-	}
-	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil && !s.writeThrough {
-		return fail(err)
-	} else if err != nil {
-		// Stored below: the SET succeeded even without the DRAM copy.
-		_, _ = s.tiers[0].Delete(key)
 	}
 	for _, t := range below {
 		if _, err := deleteDurably(t, key); err != nil {
@@ -786,7 +809,10 @@ type Stats struct {
 	// full queue, failed to write, cancelled by a newer write, served
 	// while waiting, and values promoted.
 	Demoted, DemoteDropped, DemoteFailed, DemoteCancelled, DemoteHits, Promoted uint64
-	Tiers                                                                       []tiers.Stats
+	// DemoteCancelledLate counts cancellations that came after the old
+	// value was written below (the cancelling write or delete follows it).
+	DemoteCancelledLate uint64
+	Tiers               []tiers.Stats
 }
 
 // Stats reports counters for INFO and metrics.
@@ -795,6 +821,7 @@ func (s *Store) Stats() Stats {
 	if d := s.dem; d != nil {
 		st.Demoted, st.DemoteDropped, st.DemoteFailed = d.demoted.Load(), d.dropped.Load(), d.failed.Load()
 		st.DemoteCancelled, st.DemoteHits, st.Promoted = d.cancelled.Load(), d.hits.Load(), d.promoted.Load()
+		st.DemoteCancelledLate = d.cancelledLate.Load()
 	}
 	for _, t := range s.tiers {
 		st.Tiers = append(st.Tiers, t.Stats())

@@ -89,7 +89,10 @@ type Stats struct {
 	Errors    uint64
 }
 
-// EvictFunc is told of an item a tier dropped to make room, so that store can
-// demote it to the next tier. The buffer reference is lent for the duration
-// of the call; keep it with Retain.
-type EvictFunc func(key string, it Item)
+// EvictFunc is told of an item a tier drops to make room, so that store can
+// demote it to the next tier. A tier may call it while it still holds the
+// item under its own lock (so that no write of the key can slip in between),
+// so it must neither block nor call back into the tier; what it returns, when
+// not nil, is run by the tier after its lock is released and may block. The
+// buffer reference is lent for the duration of the call; keep it with Retain.
+type EvictFunc func(key string, it Item) (after func())

@@ -129,6 +129,7 @@ func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice
 	kv("demote_dropped", ss.DemoteDropped)
 	kv("demote_failed", ss.DemoteFailed)
 	kv("demote_cancelled", ss.DemoteCancelled)
+	kv("demote_cancelled_late", ss.DemoteCancelledLate)
 	kv("demote_queue_hits", ss.DemoteHits)
 	kv("promoted", ss.Promoted)
 	out := map[string]string{"tiers": b.String()}

@@ -572,6 +572,9 @@ func (t *Tier) ExpiresCount() int {
 }
 
 // reclaim is the arena's Reclaimer: evict until need bytes are released.
+// The eviction callback is told while the item is still indexed under t.mu,
+// so a write or delete of the key either comes before (and the victim is the
+// newer value, or gone) or sees the demotion the callback registered.
 func (t *Tier) reclaim(need int64, size int) int64 {
 	var freed int64
 	for freed < need {
@@ -581,12 +584,15 @@ func (t *Tier) reclaim(need int64, size int) int64 {
 			t.mu.Unlock()
 			break
 		}
+		var after func()
+		if t.onEvict != nil && (e.expireAt == 0 || e.expireAt > t.now()) {
+			after = t.onEvict(e.key, tiers.Item{Buf: e.buf, ExpireAt: e.expireAt, Clean: e.clean})
+		}
 		t.removeLocked(e)
-		onEvict := t.onEvict
 		t.mu.Unlock()
 		t.evictions.Add(1)
-		if onEvict != nil && (e.expireAt == 0 || e.expireAt > t.now()) {
-			onEvict(e.key, tiers.Item{Buf: e.buf, ExpireAt: e.expireAt, Clean: e.clean})
+		if after != nil {
+			after()
 		}
 		freed += int64(e.buf.Cap()) + charge(e.key)
 		t.drop(e)

@@ -117,10 +117,11 @@ func TestTTL(t *testing.T) {
 func TestEvictionLRU(t *testing.T) {
 	var evicted []string
 	var mu sync.Mutex
-	tr, a, _ := newTier(t, 16<<20, func(key string, it tiers.Item) {
+	tr, a, _ := newTier(t, 16<<20, func(key string, it tiers.Item) func() {
 		mu.Lock()
 		evicted = append(evicted, key)
 		mu.Unlock()
+		return nil
 	})
 	for i := 0; i < 3; i++ {
 		put(t, tr, a, fmt.Sprint("k", i), 4<<20, byte(i), 0)
