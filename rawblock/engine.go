@@ -154,6 +154,8 @@ type Engine struct {
 	// reclaimFailing is set while reclaims fail on I/O errors, so that
 	// writers get ErrNoSpace at once instead of waiting for free regions.
 	reclaimFailing atomic.Bool
+	// writeFailing is set while the device fails writes (the last failed).
+	writeFailing atomic.Bool
 
 	dev     Device
 	arena   *slab.Arena

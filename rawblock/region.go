@@ -78,9 +78,9 @@ func (e *Engine) alloc(c Class, total int64, rec record, internal bool) (slot, e
 		now := time.Now()
 		if deadline.IsZero() {
 			wait := e.opt.WaitTimeout
-			if e.reclaimFailing.Load() {
-				// Reclaims keep failing on I/O errors: give the one just
-				// kicked a moment, not the writer's whole patience.
+			if e.reclaimFailing.Load() || e.writeFailing.Load() {
+				// Writes or reclaims fail on I/O errors: give the reclaim
+				// just kicked a moment, not the writer's whole patience.
 				wait = min(wait, 100*time.Millisecond)
 			}
 			deadline = now.Add(wait)
@@ -297,8 +297,10 @@ func (e *Engine) write(p []byte, off int64, c Class) error {
 	e.c.writeBytes.Add(uint64(len(p)))
 	if err := e.dev.WriteAt(p, off, c); err != nil {
 		e.c.ioErrs.Add(1)
+		e.writeFailing.Store(true)
 		return fmt.Errorf("rawblock: cannot write %d bytes at %d: %w", len(p), off, err)
 	}
+	e.writeFailing.Store(false)
 	return nil
 }
 

@@ -42,7 +42,7 @@ type demoter struct {
 	wg                        sync.WaitGroup
 	demoted, dropped, failed  atomic.Uint64
 	cancelled, promoted, hits atomic.Uint64
-	lastDropLog               atomic.Int64  // Unix second of the last drop warning
+	lastDropLog, lastFailLog  atomic.Int64  // Unix second of the last warning of each kind
 	cancelledLate             atomic.Uint64 // cancelled after their write: overwritten below
 }
 
@@ -179,14 +179,30 @@ func (d *demoter) find(key string) (tiers.Item, bool) {
 
 func (d *demoter) run() {
 	defer d.wg.Done()
+	// After failStreak failures in a row the next tier is taken to be
+	// failing: for a second, demotions are dropped at once (counted) rather
+	// than each waiting on it, so DRAM frees memory and keeps serving.
+	const failStreak = 3
+	streak := 0
+	var pauseUntil time.Time
 	for dm := range d.ch {
 		dm.mu.Lock()
-		if !dm.cancelled.Load() {
+		switch {
+		case dm.cancelled.Load():
+		case streak >= failStreak && time.Now().Before(pauseUntil):
+			d.failed.Add(1)
+		default:
 			next := d.s.tiers[dm.from+1]
 			if err := next.Put(dm.key, dm.item); err != nil {
 				d.failed.Add(1)
-				d.s.log.Warn("demotion failed: evicted item dropped", "key", dm.key, "tier", next.Name(), "err", err)
+				if streak++; streak >= failStreak {
+					pauseUntil = time.Now().Add(time.Second)
+				}
+				if now := time.Now().Unix(); d.lastFailLog.Swap(now) != now {
+					d.s.log.Warn("demotion failed: evicted items dropped", "key", dm.key, "tier", next.Name(), "err", err, "failed_total", d.failed.Load())
+				}
 			} else {
+				streak = 0
 				dm.written = true
 				d.demoted.Add(1)
 			}
