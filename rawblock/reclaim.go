@@ -168,12 +168,7 @@ func (e *Engine) reclaimOne() bool {
 		// Retiring the victim now could let an older copy of a key win
 		// at the next start: keep it sealed and try again later.
 		e.log.Warn("rawblock: reclaim could not keep what the region holds; the region stays", "region", victim.idx)
-		e.reclaimFailing.Store(true)
-		e.mu.Lock()
-		victim.state = regionSealed
-		e.cond.Broadcast()
-		e.mu.Unlock()
-		return false
+		return e.abandonReclaim(victim)
 	}
 	if onEvict != nil && !e.opt.EvictKeysOnly {
 		for _, d := range drops {
@@ -192,12 +187,7 @@ func (e *Engine) reclaimOne() bool {
 	if !e.retire(victim) {
 		// Its old trailer may still be valid on the device: reusing the
 		// region could let recovery take stale entries for live ones.
-		e.reclaimFailing.Store(true)
-		e.mu.Lock()
-		victim.state = regionSealed
-		e.cond.Broadcast()
-		e.mu.Unlock()
-		return false
+		return e.abandonReclaim(victim)
 	}
 	e.reclaimFailing.Store(false)
 	e.mu.Lock()
@@ -212,6 +202,17 @@ func (e *Engine) reclaimOne() bool {
 		}
 	}
 	return true
+}
+
+// abandonReclaim puts a victim that could not be reclaimed safely back among
+// the sealed regions, for a later try, and reports false (no region freed).
+func (e *Engine) abandonReclaim(victim *region) bool {
+	e.reclaimFailing.Store(true)
+	e.mu.Lock()
+	victim.state = regionSealed
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	return false
 }
 
 // retire makes a region's end durable: header and trailer overwritten and flushed (so no
