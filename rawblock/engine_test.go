@@ -103,10 +103,22 @@ func TestTTL(t *testing.T) {
 	if get(t, e, "a") != nil {
 		t.Fatal("a did not expire")
 	}
+	// c gets a TTL and loses it again (PERSIST): both changes are on the device.
+	if err := put(t, e, a, "c", value(100, 3), now+100); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := e.SetExpire("c", 0); !ok {
+		t.Fatal("SetExpire(0) missed")
+	}
 	e.Close()
+	now += 1000
 	e2 := open(t, NewMemDeviceFrom(dev.Image(), 4096, false), a, func(o *Options) { o.Now = clock })
-	if e2.Len() != 1 { // a expired: not indexed; b's expiry was in the index only
-		t.Fatalf("Len after restart = %d, want 1", e2.Len())
+	// a and b expired (b's expiry was written with its entry): neither comes back.
+	if e2.Len() != 1 {
+		t.Fatalf("Len after restart = %d, want 1 (only c)", e2.Len())
+	}
+	if m, ok, _ := e2.Stat("c"); !ok || m.ExpireAt != 0 {
+		t.Fatalf("c after restart: %+v %v, want present without expiry", m, ok)
 	}
 }
 

@@ -209,22 +209,27 @@ func (e *Engine) Delete(key string) (bool, error) {
 	return true, nil
 }
 
-// SetExpire implements tiers.Tier. The new expiry is kept in the index only: it is lost on
-// restart, where the entry comes back with the expiry it was written with.
+// SetExpire implements tiers.Tier. The expiry is part of the entry on the device, so the
+// entry is rewritten with the new one (the value read back and written again under a new
+// sequence number) and made durable: a restart must not bring the key back with its old
+// expiry, or without one after it was given a TTL that has passed. Callers serialise
+// operations on one key (store holds its key lock), so nothing writes the key in between.
 func (e *Engine) SetExpire(key string, expireAt int64) (bool, error) {
-	h := keyHash(key)
-	s := e.idx.shard(h)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := s.find(h)
-	if i < 0 {
-		return false, nil
+	it, ok, err := e.Get(key)
+	if err != nil || !ok {
+		return false, err
 	}
-	v := s.val(i)
-	if e.expired(v) {
-		return false, nil
+	defer it.Buf.Release()
+	if it.ExpireAt == expireAt {
+		return true, nil
 	}
-	v.expireAt = min(expireAt, maxExpire)
-	s.setVal(i, v)
+	if err := e.Put(key, tiers.Item{Buf: it.Buf, ExpireAt: expireAt}); err != nil {
+		return false, err
+	}
+	if !e.opt.Sync {
+		if err := e.Sync(); err != nil {
+			return true, err
+		}
+	}
 	return true, nil
 }
