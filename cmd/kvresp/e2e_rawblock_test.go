@@ -262,29 +262,37 @@ func (sc *stormConn) do(bufs net.Buffers) (string, error) {
 func TestE2ERawblockCrash(t *testing.T) {
 	skipOnRedis(t, "no NVMe tier")
 	var version atomic.Uint64 // unique across rounds and modes
-	for _, mode := range []string{"evict", "always"} {
-		t.Run(mode, func(t *testing.T) { testCrash(t, mode, &version) })
+	for _, tc := range []struct {
+		name, mode, log string
+		logSize         int64
+		killAfter       int64 // acknowledged writes per round before the kill
+	}{
+		{"evict", "evict", "1gb", 1 << 30, 120},
+		{"always", "always", "1gb", 1 << 30, 120},
+		// A log a few regions large: reclaim (reinsertion, eviction
+		// tombstones) runs during the storms the kills interrupt.
+		{"evict-reclaim", "evict", "40mb", 40 << 20, 250},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testCrash(t, tc.mode, tc.log, tc.logSize, tc.killAfter, &version) })
 	}
 }
 
-func testCrash(t *testing.T, mode string, version *atomic.Uint64) {
+func testCrash(t *testing.T, mode, logArg string, logSize, killAfter int64, version *atomic.Uint64) {
 	const (
 		conns       = 4
 		keysPerConn = 8
 		rounds      = 4
-		killAfter   = 120 // acknowledged writes per round before the kill
-		logSize     = 1 << 30
 	)
 	dir := t.TempDir()
 	o := serverOptions{dir: dir, maxmemory: "4mb",
-		extra: rawblockArgs("1gb", "4mb", "--rawblock-write-mode", mode)}
+		extra: rawblockArgs(logArg, "4mb", "--rawblock-write-mode", mode)}
 	keys := make([]*crashKey, conns*keysPerConn)
 	for i := range keys {
 		keys[i] = &crashKey{name: fmt.Sprintf("crash:%02d", i), acked: crashOp{del: true}}
 	}
 	s := startServer(t, o)
 	var written int64 // value bytes sent, to keep the always mode clear of region reclaim
-	evictions := int64(0)
+	evictions, reclaims := int64(0), int64(0)
 	for round := 0; round < rounds; round++ {
 		var (
 			acked   atomic.Int64
@@ -348,6 +356,7 @@ func testCrash(t *testing.T, mode string, version *atomic.Uint64) {
 		// Mid-storm: the workers keep writing while INFO is read and the kill is sent.
 		ctl := s.resp(t)
 		evictions += infoInt(t, ctl.info("tiers"), "tier_dram_evictions")
+		reclaims += infoInt(t, ctl.info("rawblock"), "rawblock_reclaims")
 		if err := s.stop(t, syscall.SIGKILL, time.Minute); err == nil {
 			t.Fatalf("round %d: the server exited 0 instead of being killed", round)
 		}
@@ -409,6 +418,9 @@ func testCrash(t *testing.T, mode string, version *atomic.Uint64) {
 	}
 	if evictions == 0 {
 		t.Error("DRAM never evicted during the storms: the test does not exercise the tier")
+	}
+	if logSize < 64<<20 && reclaims == 0 {
+		t.Error("the log never reclaimed a region during the storms: the test does not exercise reclaim")
 	}
 }
 
