@@ -6,16 +6,15 @@ import (
 	"cmp"
 	"errors"
 	"slices"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"kvresp/internal/uring"
+	"kvresp/slab"
 )
 
-// This file keeps each ring's table of io_uring fixed buffers in step with the slab. It uses
-// unsafe only to read the address of a buffer's first byte (to find the mapping it lies in);
-// the address is never turned back into a pointer.
+// This file keeps each ring's table of io_uring fixed buffers in step with the slab; buffers
+// are matched to mappings by address (slab.Addr).
 //
 // A slot holds one large slab mapping, registered the first time a read or write uses memory
 // inside it (Arena.MappingOf gives its bounds). Its pages then stay pinned, which is the point:
@@ -51,8 +50,6 @@ type fixedSlot struct {
 // RLIMIT_MEMLOCK does.
 var updateBuffers = (*uring.Ring).UpdateBuffers
 
-func bufAddr(p []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(p))) }
-
 // setupFixed registers the ring's empty table; on failure the ring does plain I/O only.
 func (w *ringWorker) setupFixed(slots int) {
 	if err := w.ring.RegisterBuffersSparse(slots); err != nil {
@@ -84,7 +81,7 @@ func (w *ringWorker) fixedFor(p []byte) int32 {
 		return 0
 	}
 	fx.tick++
-	start := bufAddr(p)
+	start := slab.Addr(p)
 	i, found := slices.BinarySearchFunc(fx.spans, start, func(s fixedSpan, x uintptr) int { return cmp.Compare(s.base, x) })
 	if !found && i > 0 {
 		i--
@@ -115,7 +112,7 @@ func (w *ringWorker) fixedFor(p []byte) int32 {
 		}
 		return 0
 	}
-	base := bufAddr(mem)
+	base := slab.Addr(mem)
 	j, _ := slices.BinarySearchFunc(fx.spans, base, func(s fixedSpan, x uintptr) int { return cmp.Compare(s.base, x) })
 	fx.spans = slices.Insert(fx.spans, j, fixedSpan{base: base, end: base + uintptr(len(mem)), slot: slot})
 	fx.slots[slot] = fixedSlot{base: base, users: 1, last: fx.tick}

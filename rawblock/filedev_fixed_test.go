@@ -86,7 +86,7 @@ func TestFileDeviceFixedAfterUnmap(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := b.Bytes()
-		base := bufAddr(p)
+		base := slab.Addr(p)
 		if seen[base] {
 			reused++
 		}
@@ -121,6 +121,9 @@ func TestFileDeviceFixedAfterUnmap(t *testing.T) {
 		t.Errorf("stats %+v: want only fixed operations and a registration per buffer", st)
 	}
 	t.Logf("%d of 24 buffers mapped at an address used before", reused)
+	if reused == 0 {
+		t.Fatal("no buffer was mapped at an address used before: the stale-slot case was not exercised")
+	}
 }
 
 // TestFileDeviceFixedOff: without an Arena, or with NoFixedBuffers, all I/O is plain.

@@ -33,11 +33,7 @@ func (c *conn) replyValue(buf *slab.Buf, ok bool, err error) {
 	case !ok:
 		c.wr.null()
 	default:
-		c.wr.bulkBuf(buf)
-		if err := c.flushIfFull(); err != nil {
-			c.fail(err)
-			return
-		}
+		c.wr.bulkBuf(buf) // one value: the serve loop flushes after the command
 	}
 }
 

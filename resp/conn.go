@@ -48,7 +48,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:    nc,
 		id:    s.nextID.Add(1),
 		rd:    newReader(nc, s.arena, &s.stats.netIn),
-		wr:    newWriter(nc, &s.stats.netOut),
+		wr:    newWriter(nc, &s.stats.netOut, s.writeStall),
 		start: time.Now(),
 		proto: 2,
 	}
@@ -101,7 +101,6 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		c.wr.stall = time.Duration(c.s.writeStall.Load())
 		req, err := c.rd.next(c.limits())
 		if err != nil {
 			var pe *ProtocolError
@@ -150,16 +149,20 @@ func (c *conn) fail(err error) {
 // client-output-buffer-limit, as Redis does.
 var errOutputLimit = errors.New("resp: client reached the output buffer limit")
 
-// flushIfFull writes out what is gathered once it reaches flushAt. Commands
-// that reply with many values call it between values, so what a client can
-// make kvresp hold for it stays near flushAt plus one value. A reply that
-// alone exceeds client-output-buffer-limit closes the client.
+// flushIfFull writes out what is gathered once it reaches flushAt, or
+// client-output-buffer-limit when that is lower. It is called after every
+// command and, by commands that reply with many values, between values, so
+// what a client can make kvresp hold stays near that bound plus one value.
+// Only what accumulated since the last check can pass the limit, that is one
+// reply larger than it: that closes the client, as Redis does.
 func (c *conn) flushIfFull() error {
-	if lim := c.s.outputLimit.Load(); lim > 0 && int64(c.wr.gathered()) > lim {
+	g := int64(c.wr.gathered())
+	lim := c.s.outputLimit.Load()
+	if lim > 0 && g > lim {
 		c.wr.discard()
 		return errOutputLimit
 	}
-	if c.wr.full() {
+	if c.wr.full() || (lim > 0 && g >= lim) {
 		return c.wr.flush()
 	}
 	return nil

@@ -96,6 +96,8 @@ type Server struct {
 	started time.Time
 	runID   string
 	bigBulk int
+	// writeStall is how long a client may leave its replies unread.
+	writeStall time.Duration
 
 	// Settings CONFIG SET may change while clients are connected.
 	requirepass atomic.Pointer[string]
@@ -104,7 +106,6 @@ type Server struct {
 	maxBulk     atomic.Int64
 	maxQuery    atomic.Int64
 	outputLimit atomic.Int64
-	writeStall  atomic.Int64
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -146,16 +147,17 @@ func NewServer(o Options) (*Server, error) {
 		o.Logger = slog.Default()
 	}
 	s := &Server{
-		store:   o.Store,
-		arena:   o.Arena,
-		config:  o.Config,
-		log:     o.Logger,
-		version: o.Version,
-		extra:   o.InfoSections,
-		started: time.Now(),
-		runID:   newRunID(),
-		bigBulk: o.BigBulk,
-		conns:   make(map[int64]*conn),
+		store:      o.Store,
+		arena:      o.Arena,
+		config:     o.Config,
+		log:        o.Logger,
+		version:    o.Version,
+		extra:      o.InfoSections,
+		started:    time.Now(),
+		runID:      newRunID(),
+		bigBulk:    o.BigBulk,
+		writeStall: o.WriteStall,
+		conns:      make(map[int64]*conn),
 	}
 	s.m = newMetrics(&s.stats)
 	s.SetRequirepass(o.Requirepass)
@@ -164,7 +166,6 @@ func NewServer(o Options) (*Server, error) {
 	s.maxBulk.Store(o.ProtoMaxBulkLen)
 	s.maxQuery.Store(o.QueryBufferLimit)
 	s.outputLimit.Store(o.OutputBufferLimit)
-	s.writeStall.Store(int64(o.WriteStall))
 	return s, nil
 }
 
@@ -196,9 +197,6 @@ func (s *Server) SetQueryBufferLimit(n int64) { s.maxQuery.Store(n) }
 
 // SetOutputBufferLimit changes client-output-buffer-limit (0 = none).
 func (s *Server) SetOutputBufferLimit(n int64) { s.outputLimit.Store(n) }
-
-// SetWriteStall changes how long a client may leave its replies unread.
-func (s *Server) SetWriteStall(d time.Duration) { s.writeStall.Store(int64(d)) }
 
 // Metrics returns the server's Prometheus collectors.
 func (s *Server) Metrics() *metrics { return s.m }

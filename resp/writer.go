@@ -40,8 +40,8 @@ type writer struct {
 	spare   [][]byte
 }
 
-func newWriter(c net.Conn, written *atomic.Int64) *writer {
-	return &writer{conn: c, proto: 2, cur: make([]byte, 0, 4096), written: written}
+func newWriter(c net.Conn, written *atomic.Int64, stall time.Duration) *writer {
+	return &writer{conn: c, proto: 2, cur: make([]byte, 0, 4096), written: written, stall: stall}
 }
 
 // full reports whether enough is gathered to write out now: pinned values

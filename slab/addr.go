@@ -6,5 +6,7 @@ import "unsafe"
 // that O_DIRECT and io_uring fixed buffers require, and to align the heap fallback of mmap.
 // The address is never turned back into a pointer.
 
-// addr returns the address of the first byte of b's backing array.
-func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+// Addr returns the address of the first byte of b's backing array: what the
+// devices compare against mappings and check for alignment. It is never
+// turned back into a pointer.
+func Addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }

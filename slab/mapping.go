@@ -53,7 +53,7 @@ func (a *Arena) MappingOf(p []byte) ([]byte, bool) {
 	if len(p) == 0 {
 		return nil, false
 	}
-	start := addr(p)
+	start := Addr(p)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	i, found := slices.BinarySearchFunc(a.spans, start, func(s span, x uintptr) int { return cmp.Compare(s.base, x) })
@@ -72,7 +72,7 @@ func (a *Arena) MappingOf(p []byte) ([]byte, bool) {
 
 // addSpanLocked records a new large buffer's mapping for MappingOf.
 func (a *Arena) addSpanLocked(mem []byte) {
-	base := addr(mem)
+	base := Addr(mem)
 	i, _ := slices.BinarySearchFunc(a.spans, base, func(s span, x uintptr) int { return cmp.Compare(s.base, x) })
 	a.spans = slices.Insert(a.spans, i, span{base, mem})
 }
@@ -80,7 +80,7 @@ func (a *Arena) addSpanLocked(mem []byte) {
 // removeLargeLocked forgets a large buffer of class c, returning its mapping for unmapping.
 func (a *Arena) removeLargeLocked(c *class, b *Buf) []byte {
 	mem := c.removeLarge(b)
-	base := addr(mem)
+	base := Addr(mem)
 	if i, ok := slices.BinarySearchFunc(a.spans, base, func(s span, x uintptr) int { return cmp.Compare(s.base, x) }); ok {
 		a.spans = slices.Delete(a.spans, i, i+1)
 	}
@@ -95,7 +95,7 @@ func (a *Arena) unmap(mems [][]byte) {
 	if hs := a.hooks.Load(); hs != nil {
 		for _, m := range mems {
 			for _, h := range *hs {
-				h.f(addr(m), len(m))
+				h.f(Addr(m), len(m))
 			}
 		}
 	}

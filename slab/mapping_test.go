@@ -14,11 +14,11 @@ func TestMappingOf(t *testing.T) {
 	defer small.Release()
 
 	m, ok := a.MappingOf(big.Bytes())
-	if !ok || addr(m) != addr(big.Bytes()) || len(m) != big.Cap() {
-		t.Fatalf("MappingOf(large buffer) = %#x+%d, %v; want %#x+%d", addr(m), len(m), ok, addr(big.Bytes()), big.Cap())
+	if !ok || Addr(m) != Addr(big.Bytes()) || len(m) != big.Cap() {
+		t.Fatalf("MappingOf(large buffer) = %#x+%d, %v; want %#x+%d", Addr(m), len(m), ok, Addr(big.Bytes()), big.Cap())
 	}
-	if m2, ok := a.MappingOf(big.Bytes()[8192:12288]); !ok || addr(m2) != addr(m) || len(m2) != len(m) {
-		t.Errorf("MappingOf(interior slice) = %#x+%d, %v; want the whole mapping", addr(m2), len(m2), ok)
+	if m2, ok := a.MappingOf(big.Bytes()[8192:12288]); !ok || Addr(m2) != Addr(m) || len(m2) != len(m) {
+		t.Errorf("MappingOf(interior slice) = %#x+%d, %v; want the whole mapping", Addr(m2), len(m2), ok)
 	}
 	if _, ok := a.MappingOf(big.Bytes()[:big.Cap()][big.Cap()-4096:]); !ok {
 		t.Error("MappingOf(last page) = false")
@@ -51,7 +51,7 @@ func TestOnUnmap(t *testing.T) {
 	)
 	stop := a.OnUnmap(func(p uintptr, n int) {
 		mu.Lock()
-		if m != nil && p == addr(m) {
+		if m != nil && p == Addr(m) {
 			seen = m[len(m)-1] // still mapped: this would fault after munmap
 		}
 		events = append(events, ev{p, n})
@@ -65,7 +65,7 @@ func TestOnUnmap(t *testing.T) {
 	if !ok {
 		t.Fatal("MappingOf(new buffer) = false")
 	}
-	base, n := addr(m), len(m)
+	base, n := Addr(m), len(m)
 	m[n-1] = 7 // the mapping is live
 	b.Release()
 	if len(events) != 0 {
@@ -78,7 +78,7 @@ func TestOnUnmap(t *testing.T) {
 	if !slices.Contains(got, ev{base, n}) || seen != 7 {
 		t.Fatalf("hook calls %v (read %d), want one for %#x+%d made while it was mapped", got, seen, base, n)
 	}
-	if mc, ok := a.MappingOf(c.Bytes()); !ok || addr(mc) != addr(c.Bytes()) {
+	if mc, ok := a.MappingOf(c.Bytes()); !ok || Addr(mc) != Addr(c.Bytes()) {
 		t.Fatal("MappingOf(second buffer) wrong")
 	}
 	c.Release()

@@ -7,7 +7,7 @@ package slab
 func mmap(n int, populate bool) ([]byte, error) {
 	raw := make([]byte, n+largeAlign)
 	off := 0
-	if r := int(addr(raw) % largeAlign); r != 0 {
+	if r := int(Addr(raw) % largeAlign); r != 0 {
 		off = largeAlign - r
 	}
 	return raw[off : off+n : off+n], nil

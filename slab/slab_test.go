@@ -130,7 +130,7 @@ func TestAllocLenCapAlign(t *testing.T) {
 		if tc.n > maxSmall {
 			align = largeAlign
 		}
-		if p := addr(b.data); p%align != 0 {
+		if p := Addr(b.data); p%align != 0 {
 			t.Errorf("Alloc(%d) at %#x: not %d-aligned", tc.n, p, align)
 		}
 		b.SetLen(b.Cap())
@@ -191,11 +191,11 @@ func TestReuseSameClass(t *testing.T) {
 		{8 * MiB, 8 * MiB}, {8 * MiB, 8*MiB - 100}, {MiB + 1, MiB + 4096}, {28, 28}, {28, 17}, {5000, 5000},
 	} {
 		b := alloc(t, a, tc.first)
-		p := addr(b.data)
+		p := Addr(b.data)
 		b.Release()
 		before := a.Stats()
 		b = alloc(t, a, tc.second)
-		if q := addr(b.data); q != p {
+		if q := Addr(b.data); q != p {
 			t.Errorf("Alloc(%d) after freeing Alloc(%d): address %#x, want the freed %#x", tc.second, tc.first, q, p)
 		}
 		if s := a.Stats(); s.Used != before.Used || s.Unmaps != before.Unmaps {
@@ -217,7 +217,7 @@ func TestSmallPacking(t *testing.T) {
 	seen := make(map[uintptr]bool, n)
 	for i := range bufs {
 		bufs[i] = alloc(t, a, 28)
-		p := addr(bufs[i].data)
+		p := Addr(bufs[i].data)
 		if seen[p] {
 			t.Fatalf("address %#x handed out twice", p)
 		}
@@ -320,13 +320,13 @@ func TestEvictionWithPinnedReader(t *testing.T) {
 	if x.Refs() != 1 || y.Refs() != 1 {
 		t.Errorf("evicted items hold refs %d, %d; want the readers' 1", x.Refs(), y.Refs())
 	}
-	p := addr(x.data)
+	p := Addr(x.data)
 	x.Release() // first reader done
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if q := addr(r.b.data); q != p {
+	if q := Addr(r.b.data); q != p {
 		t.Errorf("waiting Alloc got %#x, want the released buffer %#x", q, p)
 	}
 	y.Release()

@@ -67,8 +67,8 @@ func (a *Arena) Check() error {
 			if p.idx != j {
 				bad("class %d: page %d has index %d", c.size, j, p.idx)
 			}
-			if len(p.mem) != c.pageBytes || addr(p.mem)%largeAlign != 0 {
-				bad("class %d: page %d has length %d at %#x, want %d bytes 4 KiB aligned", c.size, j, len(p.mem), addr(p.mem), c.pageBytes)
+			if len(p.mem) != c.pageBytes || Addr(p.mem)%largeAlign != 0 {
+				bad("class %d: page %d has length %d at %#x, want %d bytes 4 KiB aligned", c.size, j, len(p.mem), Addr(p.mem), c.pageBytes)
 			}
 			n := 0
 			for w, x := range p.free {
@@ -125,8 +125,8 @@ func (a *Arena) Check() error {
 			if b.idx != j || b.c != c {
 				bad("class %d: buffer %d has index %d", size, j, b.idx)
 			}
-			if len(b.data) != size || addr(b.data)%largeAlign != 0 {
-				bad("class %d: buffer %d has length %d at %#x, want 4 KiB aligned", size, j, len(b.data), addr(b.data))
+			if len(b.data) != size || Addr(b.data)%largeAlign != 0 {
+				bad("class %d: buffer %d has length %d at %#x, want 4 KiB aligned", size, j, len(b.data), Addr(b.data))
 			}
 			r := b.refs.Load()
 			switch {
@@ -154,7 +154,7 @@ func (a *Arena) Check() error {
 		bad("%d large buffers but %d mappings indexed for MappingOf", nlarge, len(a.spans))
 	}
 	for i, s := range a.spans {
-		if s.base != addr(s.mem) || (i > 0 && a.spans[i-1].base+uintptr(len(a.spans[i-1].mem)) > s.base) {
+		if s.base != Addr(s.mem) || (i > 0 && a.spans[i-1].base+uintptr(len(a.spans[i-1].mem)) > s.base) {
 			bad("mapping index entry %d at %#x is out of order or overlaps", i, s.base)
 		}
 	}

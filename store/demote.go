@@ -34,16 +34,16 @@ type demoter struct {
 
 	mu       sync.Mutex
 	inflight map[string]*demotion
-	closed   bool
+	closed   bool // guarded by sending
 	// sending is held (read) while an item is sent on ch and (write) to
 	// close ch, so that no send meets a closed channel.
 	sending sync.RWMutex
 
-	wg                        sync.WaitGroup
-	demoted, dropped, failed  atomic.Uint64
-	cancelled, promoted, hits atomic.Uint64
-	lastDropLog, lastFailLog  atomic.Int64  // Unix second of the last warning of each kind
-	cancelledLate             atomic.Uint64 // cancelled after their write: overwritten below
+	wg                       sync.WaitGroup
+	demoted, dropped, failed atomic.Uint64
+	cancelled, hits          atomic.Uint64
+	lastDropLog, lastFailLog atomic.Int64  // Unix second of the last warning of each kind
+	cancelledLate            atomic.Uint64 // cancelled after their write: overwritten below
 }
 
 func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
@@ -74,7 +74,7 @@ func (d *demoter) register(key string, it tiers.Item, from int) *demotion {
 func (d *demoter) send(dm *demotion) {
 	d.sending.RLock()
 	defer d.sending.RUnlock()
-	if d.isClosed() {
+	if d.closed {
 		d.forget(dm)
 		d.drop(dm)
 		return
@@ -92,12 +92,6 @@ func (d *demoter) send(dm *demotion) {
 		d.forget(dm)
 		d.drop(dm)
 	}
-}
-
-func (d *demoter) isClosed() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.closed
 }
 
 // forget removes dm from the in-flight set if it is still there.
@@ -126,10 +120,11 @@ func (d *demoter) cancelLocked(dm *demotion) {
 	d.cancelled.Add(1)
 }
 
-// cancel stops a pending demotion of key; the caller holds key's lock and
-// is about to change or delete it. It returns once no write of the old value
-// is in progress, so the caller's own writes land after it.
-func (d *demoter) cancel(key string) {
+// cancel stops a pending demotion of key, reporting whether there was one;
+// the caller holds key's lock and has just changed or deleted the key in the
+// first tier. It returns once no write of the old value is in progress, so
+// the caller's own writes below land after it.
+func (d *demoter) cancel(key string) bool {
 	d.mu.Lock()
 	dm := d.inflight[key]
 	if dm != nil {
@@ -144,6 +139,7 @@ func (d *demoter) cancel(key string) {
 		}
 		dm.mu.Unlock()
 	}
+	return dm != nil
 }
 
 // len is the number of demotions waiting.
@@ -215,14 +211,12 @@ func (d *demoter) run() {
 
 // close writes what is queued and stops the worker.
 func (d *demoter) close() {
-	d.mu.Lock()
+	d.sending.Lock()
 	if d.closed {
-		d.mu.Unlock()
+		d.sending.Unlock()
 		return
 	}
 	d.closed = true
-	d.mu.Unlock()
-	d.sending.Lock()
 	close(d.ch)
 	d.sending.Unlock()
 	d.wg.Wait()

@@ -84,4 +84,7 @@ func TestEvictionRacingDelete(t *testing.T) {
 	if n > 0 {
 		t.Fatalf("deleted keys came back")
 	}
+	if st.Demoted == 0 {
+		t.Fatal("nothing was demoted: the test did not race deletes against demotions")
+	}
 }

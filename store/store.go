@@ -32,9 +32,9 @@ type Options struct {
 	Tiers []tiers.Tier
 	// Promote copies a value read from a lower tier into the first one.
 	Promote bool
-	// WriteThrough writes each SET to the second tier before the first and
-	// acknowledges it once that write returns (rawblock-write-mode always,
-	// with a tier that syncs each Put). Without it a value reaches the second
+	// WriteThrough writes each SET to the second tier too (after the first,
+	// whose copy is then marked clean) and acknowledges it once that write
+	// returns (rawblock-write-mode always, with a tier that syncs each Put). Without it a value reaches the second
 	// tier when the first evicts it, or at Close.
 	WriteThrough bool
 	// DemoteQueue is how many evicted items may wait for the next tier: 0
@@ -79,6 +79,7 @@ type Store struct {
 	locks        [stripes]sync.Mutex
 
 	hits, misses   atomic.Uint64
+	promoted       atomic.Uint64
 	companionDrops atomic.Uint64
 }
 
@@ -137,7 +138,7 @@ const (
 func (s *Store) evicted(i int) tiers.EvictFunc {
 	return func(key string, it tiers.Item) func() {
 		if i+1 < len(s.tiers) {
-			if it.Clean || it.Buf == nil {
+			if it.Clean {
 				return nil
 			}
 			// Registered now, under the tier's lock; queued after it.
@@ -151,9 +152,11 @@ func (s *Store) evicted(i int) tiers.EvictFunc {
 // forget handles a key the last tier dropped: copies above it are no longer
 // clean, and its LMCache metadata companion goes.
 func (s *Store) forget(key string) {
-	for _, t := range s.tiers[:len(s.tiers)-1] {
-		if c, ok := t.(tiers.Cleaner); ok {
-			c.SetClean(key, false)
+	if s.promote || s.writeThrough { // else nothing above is ever marked clean
+		for _, t := range s.tiers[:len(s.tiers)-1] {
+			if c, ok := t.(tiers.Cleaner); ok {
+				c.SetClean(key, false)
+			}
 		}
 	}
 	base, ok := strings.CutSuffix(key, lmcacheChunkSuffix)
@@ -315,7 +318,7 @@ func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
 			// next tier is the one holding it.
 			p := tiers.Item{Buf: it.Buf, ExpireAt: it.ExpireAt, Clean: i == 1}
 			if err := s.tiers[0].Put(key, p); err == nil {
-				s.dem.promoted.Add(1)
+				s.promoted.Add(1)
 			}
 		}
 		return it, i, true, nil
@@ -353,10 +356,6 @@ func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
 // deleteLocked removes key from every tier, reporting whether it existed.
 func (s *Store) deleteLocked(key string) (bool, error) {
 	found := false
-	if s.dem != nil {
-		_, found = s.dem.meta(key)
-		s.dem.cancel(key)
-	}
 	var errs []error
 	for i, t := range s.tiers {
 		ok, err := deleteDurably(t, key)
@@ -364,11 +363,11 @@ func (s *Store) deleteLocked(key string) (bool, error) {
 			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 		found = found || ok
-		if i == 0 && s.dem != nil {
-			// An eviction of the value that raced the first delete has
-			// registered its demotion by now (under the tier's lock):
-			// cancel it before the lower tiers are cleared.
-			s.dem.cancel(key)
+		if i == 0 && s.dem != nil && s.dem.cancel(key) {
+			// The value was on its way down (evicted, registered under the
+			// first tier's lock, so before this delete): it existed, and it
+			// is cancelled before the lower tiers are cleared.
+			found = true
 		}
 	}
 	return found, errors.Join(errs...)
@@ -493,17 +492,13 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		res.Stored = true
 		return res, nil
 	}
-	if s.dem != nil {
-		// An evicted older value on its way down must not land after this.
-		s.dem.cancel(key)
-	}
 	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil {
 		return fail(err)
 	}
 	if s.dem != nil {
-		// An eviction of the old value that raced the Put has registered
-		// its demotion by now (under the tier's lock): cancel it too,
-		// before anything is written below.
+		// An evicted older value on its way down must not land after this:
+		// its demotion was registered under the first tier's lock, so before
+		// this Put, and is cancelled before anything is written below.
 		s.dem.cancel(key)
 	}
 	below := s.tiers[1:]
@@ -817,10 +812,10 @@ type Stats struct {
 
 // Stats reports counters for INFO and metrics.
 func (s *Store) Stats() Stats {
-	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), CompanionDrops: s.companionDrops.Load()}
+	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), CompanionDrops: s.companionDrops.Load(), Promoted: s.promoted.Load()}
 	if d := s.dem; d != nil {
 		st.Demoted, st.DemoteDropped, st.DemoteFailed = d.demoted.Load(), d.dropped.Load(), d.failed.Load()
-		st.DemoteCancelled, st.DemoteHits, st.Promoted = d.cancelled.Load(), d.hits.Load(), d.promoted.Load()
+		st.DemoteCancelled, st.DemoteHits = d.cancelled.Load(), d.hits.Load()
 		st.DemoteCancelledLate = d.cancelledLate.Load()
 	}
 	for _, t := range s.tiers {

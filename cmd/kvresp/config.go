@@ -339,9 +339,12 @@ var tierNames = []string{"dram", "rawblock"}
 // in cascade order.
 func parseTierOrder(c *Config, a []string) error {
 	names := strings.Split(strings.ToLower(a[0]), ",")
+	for i, n := range names {
+		names[i] = strings.TrimSpace(n)
+	}
 	last := -1
 	for _, n := range names {
-		i := slices.Index(tierNames, strings.TrimSpace(n))
+		i := slices.Index(tierNames, n)
 		switch {
 		case i < 0 && (n == "dax" || n == "upstream"):
 			return fmt.Errorf("the %s tier is not available in this version of kvresp", n)

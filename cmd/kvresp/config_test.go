@@ -464,6 +464,7 @@ func TestTierOrder(t *testing.T) {
 	}{
 		{"dram", "", []string{"dram"}},
 		{"dram,rawblock", "", []string{"dram", "rawblock"}},
+		{" dram, rawblock ", "", []string{"dram", "rawblock"}},
 		{"rawblock,dram", "must come in the order", nil},
 		{"dram,dram", "must come in the order", nil},
 		{"dram,dax", "not available", nil},

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -499,7 +500,7 @@ func TestE2ERawblockCorruption(t *testing.T) {
 	sumRegion := int64(-1)
 	var sumOff int64
 	for r := int64(0); r < regions; r++ {
-		if !sealed(r) || containsInt(victimRegions, r) {
+		if !sealed(r) || slices.Contains(victimRegions, r) {
 			continue
 		}
 		end := dataStart + (r+1)*regSize
@@ -576,15 +577,6 @@ func TestE2ERawblockCorruption(t *testing.T) {
 			t.Errorf("GET %s after recovery: present %v, exact %v", k, ok, bytes.Equal(got, v))
 		}
 	}
-}
-
-func containsInt(s []int64, v int64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // TestE2ERawblockRefuseForeign: a rawblock-path holding something else is refused at start

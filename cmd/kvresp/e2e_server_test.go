@@ -133,6 +133,7 @@ type serverOptions struct {
 	dir         string   // data dir to reuse (a restart); "" = a fresh t.TempDir()
 	configFile  string   // passed first, before the directives, as redis-server takes it
 	extra       []string // appended as is
+	dramOnly    bool     // kvresp with tier-order dram: evictions leave the server
 }
 
 type tlsFiles struct {
@@ -224,6 +225,9 @@ func tryStart(t *testing.T, o serverOptions) (*server, error) {
 		}
 	} else {
 		args = append(args, "--metrics-addr", o.metricsAddr)
+		if o.dramOnly {
+			args = append(args, "--tier-order", "dram")
+		}
 	}
 	args = append(args, o.extra...)
 	if o.configFile != "" {

@@ -48,7 +48,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		Logger: log,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("rawblock-path %s: %w", rawblockPath(cfg), err)
+		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
 	}
 	eng, err := rawblock.Open(rawblock.Options{
 		Device:     dev,
@@ -68,7 +68,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
 	}
 	es := eng.EngineStats()
-	log.Info("rawblock tier open", "path", rawblockPath(cfg), "regions", es.Regions, "region_size", es.RegionSize, "recovered", es.Recovered)
+	log.Info("rawblock tier open", "path", path, "regions", es.Regions, "region_size", es.RegionSize, "recovered", es.Recovered)
 	return dev, eng, nil
 }
 

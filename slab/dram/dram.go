@@ -263,46 +263,24 @@ func (t *Tier) Put(key string, it tiers.Item) error {
 	if it.Buf == nil {
 		return errors.New("dram: put of a nil buffer")
 	}
-	it.Buf.Retain()
-	if old, ok := t.replace(key, it); ok {
-		old.Release()
-		t.puts.Add(1)
-		return nil
-	}
-	// A new key: reserve its index charge before locking, because reserving
-	// may evict, which takes t.mu.
+	// Reserve a new entry's index charge before locking, because reserving
+	// may evict, which takes t.mu; an overwrite gives it back.
 	if err := t.arena.Reserve(charge(key)); err != nil {
-		it.Buf.Release()
 		return err
 	}
-	e := &entry{key: key, buf: it.Buf, expireAt: it.ExpireAt, clean: it.Clean}
+	it.Buf.Retain()
 	t.mu.Lock()
 	if old := t.items[key]; old != nil {
-		// Another Put of this key won the race for the slot: replace
-		// its value and give back the charge reserved for a new entry.
 		prev := t.swapLocked(old, it)
 		t.mu.Unlock()
 		t.arena.Unreserve(charge(key))
 		prev.Release()
-		t.puts.Add(1)
-		return nil
+	} else {
+		t.insertLocked(&entry{key: key, buf: it.Buf, expireAt: it.ExpireAt, clean: it.Clean})
+		t.mu.Unlock()
 	}
-	t.insertLocked(e)
-	t.mu.Unlock()
 	t.puts.Add(1)
 	return nil
-}
-
-// replace swaps the value of an existing key, returning the old buffer for
-// the caller to release outside the lock.
-func (t *Tier) replace(key string, it tiers.Item) (*slab.Buf, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.items[key]
-	if e == nil {
-		return nil, false
-	}
-	return t.swapLocked(e, it), true
 }
 
 // swapLocked puts it in e's place and returns e's previous buffer.
