@@ -124,10 +124,8 @@ type region struct {
 	next    int64    // append offset within the region
 	sumBody int64    // summary body bytes of recs
 	recs    []record // open regions: what the summary will list (recFailed marks failed writes)
-	nrec    int
-	minSeq  uint64 // smallest and largest sequence of the entries written in this use
+	minSeq  uint64   // smallest and largest sequence of the entries written in this use
 	maxSeq  uint64
-	used    int64 // bytes of entries appended
 
 	pending    int  // writes in flight
 	sealing    bool // no more appends; the summary is written once pending is 0
@@ -135,7 +133,6 @@ type region struct {
 	sumTicket  uint64
 	failed     bool
 	failOff    int64 // lowest offset of a failed write
-	sumOK      bool  // the summary was written
 
 	// gen is bumped just before the region is trimmed: a read that loaded it before its I/O
 	// and finds it changed after may have read a reused region, and misses.

@@ -242,7 +242,7 @@ func (e *Engine) retire(r *region) bool {
 func (e *Engine) freeLocked(r *region) {
 	r.state = regionFree
 	r.recs = nil
-	r.nrec, r.used, r.next, r.sumBody = 0, 0, 0, 0
+	r.next, r.sumBody = 0, 0
 	r.minSeq, r.maxSeq = 0, 0
 	e.nfree++
 	e.cond.Broadcast()

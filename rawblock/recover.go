@@ -297,9 +297,6 @@ func (e *Engine) recover() error {
 			continue
 		}
 		for _, rec := range rs.recs {
-			_, _, total := layout(len(rec.key), rec.vlen, e.bs)
-			r.used += total
-			r.nrec++
 			if r.minSeq == 0 || rec.seq < r.minSeq {
 				r.minSeq = rec.seq
 			}

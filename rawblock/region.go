@@ -115,9 +115,7 @@ func (e *Engine) appendLocked(r *region, total int64, rec record) slot {
 	s.seq = rec.seq
 	rec.off512 = uint32(s.off / 512)
 	r.recs = append(r.recs, rec)
-	r.nrec++
 	r.next += total
-	r.used += total
 	r.sumBody += int64(rec.sumLen())
 	if r.minSeq == 0 || rec.seq < r.minSeq {
 		r.minSeq = rec.seq
@@ -161,11 +159,9 @@ func (e *Engine) openLocked(r *region, c Class) {
 	r.next = e.bs
 	r.sumBody = 0
 	r.recs = nil
-	r.nrec = 0
-	r.used = 0
 	r.minSeq, r.maxSeq = 0, 0
 	r.pending = 1
-	r.sealing, r.sumStarted, r.failed, r.sumOK = false, false, false, false
+	r.sealing, r.sumStarted, r.failed = false, false, false
 	r.failOff = math.MaxInt64
 	e.open[c] = r.idx
 }
@@ -256,7 +252,6 @@ func (e *Engine) writeSummary(r *region, recs []record) {
 	}
 	e.mu.Lock()
 	r.state = regionSealed
-	r.sumOK = err == nil
 	r.recs = nil
 	delete(e.inflight, r.sumTicket)
 	e.cond.Broadcast()
