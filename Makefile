@@ -8,7 +8,7 @@ STATICCHECK := $(CURDIR)/.bin/staticcheck
 TEST_TIMEOUT ?= 25m
 FUZZTIME ?= 30s
 
-.PHONY: all test deps lint build bench fuzz clean
+.PHONY: all test deps lint build bench bench-tier fuzz clean
 
 all: build
 
@@ -31,6 +31,10 @@ build:
 
 bench: build
 	bash scripts/bench.sh
+
+# The NVMe tier against fio on the same file (needs fio): scripts/bench-tier.sh says how.
+bench-tier:
+	bash scripts/bench-tier.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh

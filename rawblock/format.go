@@ -180,6 +180,12 @@ type entryHeader struct {
 }
 
 func (h *entryHeader) encode(b []byte) {
+	h.encodeBody(b)
+	h.setHash(b, h.dataHash)
+}
+
+// encodeBody writes the header's first 48 bytes: what dataHash covers along with key and value.
+func (h *entryHeader) encodeBody(b []byte) {
 	clear(b[:headerLen])
 	le.PutUint32(b[0:], entryMagic)
 	b[4] = formatVersion
@@ -189,7 +195,12 @@ func (h *entryHeader) encode(b []byte) {
 	le.PutUint64(b[24:], h.seq)
 	le.PutUint64(b[32:], uint64(h.expireAt))
 	le.PutUint64(b[40:], h.epoch)
-	le.PutUint64(b[48:], h.dataHash)
+}
+
+// setHash completes a header whose body b holds: the data hash, then the header's own.
+func (h *entryHeader) setHash(b []byte, dataHash uint64) {
+	h.dataHash = dataHash
+	le.PutUint64(b[48:], dataHash)
 	le.PutUint64(b[56:], xxhash.Sum64(b[:56]))
 }
 

@@ -43,11 +43,10 @@ func (e *Engine) writeEntry(s slot, c Class, key string, h entryHeader, value []
 	if inline {
 		h.flags |= entryInline
 	}
-	h.encode(p) // for the hash input: the hash covers bytes 0..47 only
-	h.dataHash = dataHash(p, key, value)
-	h.encode(p)
+	h.encodeBody(p)
 	copy(p[headerLen:], key)
 	if inline || h.valueLen < directMin {
+		h.setHash(p, dataHash(p, key, value))
 		if inline {
 			n := headerLen + len(key) + copy(p[headerLen+len(key):], value)
 			clear(p[n:total])
@@ -58,11 +57,15 @@ func (e *Engine) writeEntry(s slot, c Class, key string, h entryHeader, value []
 		}
 		return e.write(p[:total], off, c)
 	}
+	// A large value is written while its hash is computed (the hash is a CPU pass over as many
+	// bytes as the write moves); the header, which carries the hash, follows. A crash between
+	// the two leaves an entry whose header does not check, which recovery skips.
 	clear(p[headerLen+len(key) : hk])
 	vp := value[:roundUp64(h.valueLen, e.bs)] // within cap: see the comment above
 	errc := make(chan error, 1)
-	go func() { errc <- e.write(p[:hk], off, c) }()
-	err := e.write(vp, off+hk, c)
+	go func() { errc <- e.write(vp, off+hk, c) }()
+	h.setHash(p, dataHash(p, key, value))
+	err := e.write(p[:hk], off, c)
 	return errors.Join(err, <-errc)
 }
 

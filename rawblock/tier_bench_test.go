@@ -26,9 +26,10 @@ import (
 // Values are 4 or 32 MiB, so the device splits each Put or Get into 1 MiB operations; enough
 // goroutines call at once to keep 32 operations queued (twice the number that would just fill
 // the queue, so that one caller's turnaround does not drain it). KVRESP_BENCH_FILE names the
-// file (default: a temporary one); its contents are formatted away. KVRESP_BENCH_NOTRIM=1
-// turns the engine's trims of reclaimed regions into no-ops, to tell the cost of writing into
-// punched holes (which the filesystem must allocate again) from the engine's own.
+// file (default: a temporary one); its contents are formatted away. Reclaimed regions are not
+// trimmed, as with the server's default (rawblock-trim auto) on a regular file;
+// KVRESP_BENCH_TRIM=1 punches their holes, to measure what writing into punched holes (which
+// the filesystem must allocate again) costs.
 
 const (
 	tierBenchFileSize   = 2 << 30
@@ -41,12 +42,12 @@ func tierBenchEngine(b *testing.B, a *slab.Arena) (*Engine, *FileDevice) {
 	if path == "" {
 		path = filepath.Join(b.TempDir(), "tier")
 	}
-	d := openFileDev(b, FileOptions{Path: path, Size: tierBenchFileSize, Rings: 1, QueueDepth: tierBenchQD, ChunkSize: 1 << 20})
-	var dev Device = d
-	if os.Getenv("KVRESP_BENCH_NOTRIM") == "1" {
-		dev = noTrim{d}
+	trim := TrimOff
+	if os.Getenv("KVRESP_BENCH_TRIM") == "1" {
+		trim = TrimOn
 	}
-	e, err := Open(Options{Device: dev, Arena: a, RegionSize: tierBenchRegionSize, Format: true, Logger: quiet})
+	d := openFileDev(b, FileOptions{Path: path, Size: tierBenchFileSize, Rings: 1, QueueDepth: tierBenchQD, ChunkSize: 1 << 20, Trim: trim})
+	e, err := Open(Options{Device: d, Arena: a, RegionSize: tierBenchRegionSize, Format: true, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,11 +60,6 @@ func tierBenchEngine(b *testing.B, a *slab.Arena) (*Engine, *FileDevice) {
 	})
 	return e, d
 }
-
-// noTrim is a Device whose Trim does nothing.
-type noTrim struct{ Device }
-
-func (noTrim) Trim(off, n int64) error { return nil }
 
 // tierCallers is the number of goroutines that keeps the device queue full with values of size
 // bytes split into 1 MiB operations.
