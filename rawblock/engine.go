@@ -170,12 +170,18 @@ type Engine struct {
 	// flushMu is held shared by every write and reclaim, and exclusively by Flush (drop all).
 	flushMu sync.RWMutex
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	regions  []*region
-	open     [numClasses]int // open region per class, -1 if none
-	seq      uint64          // last sequence number handed out (entries, epochs, tickets)
-	inflight map[uint64]struct{}
+	mu      sync.Mutex
+	cond    *sync.Cond
+	regions []*region
+	open    [numClasses]int // open region per class, -1 if none
+	seq     uint64          // last sequence number handed out (entries, epochs, tickets)
+	// inflight holds the tickets of writes not done yet: false while the write is in flight,
+	// true once it completed and its writer waits for it to be durable (syncEntry).
+	inflight map[uint64]bool
+	// Group commit (syncUpTo): one device flush at a time; every write with a ticket up to
+	// durable completed before a flush that succeeded began.
+	flushing bool
+	durable  uint64
 	nfree    int
 	closed   bool
 	closing  bool // Close has begun (closed is set once the reclaim loop stopped)
@@ -238,7 +244,7 @@ func Open(o Options) (*Engine, error) {
 		bs:       int64(o.Device.BlockSize()),
 		idx:      newIndex(),
 		pool:     make(chan *slab.Buf, o.IOBuffers),
-		inflight: make(map[uint64]struct{}),
+		inflight: make(map[uint64]bool),
 		onEvict:  o.OnEvict,
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -406,13 +412,39 @@ func (e *Engine) Sync() error {
 	return e.syncUpTo(upTo)
 }
 
+// syncUpTo returns once every write with a ticket up to upTo is durable. Callers that sync at
+// once share device flushes (group commit): a flush covers every write completed before it
+// began, so a caller whose writes completed while another's flush ran waits for the next one,
+// which the first of them to get there issues for all.
 func (e *Engine) syncUpTo(upTo uint64) error {
 	e.mu.Lock()
 	for e.pendingUpToLocked(upTo) {
 		e.cond.Wait()
 	}
+	for e.flushing && e.durable < upTo {
+		e.cond.Wait()
+	}
+	if e.durable >= upTo {
+		e.mu.Unlock()
+		return nil
+	}
+	e.flushing = true
+	covers := e.seq // every ticket below the oldest write in flight has completed
+	for t, written := range e.inflight {
+		if !written {
+			covers = min(covers, t-1)
+		}
+	}
 	e.mu.Unlock()
-	if err := e.dev.Flush(); err != nil {
+	err := e.dev.Flush()
+	e.mu.Lock()
+	e.flushing = false
+	if err == nil {
+		e.durable = max(e.durable, covers)
+	}
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	if err != nil {
 		e.c.ioErrs.Add(1)
 		return fmt.Errorf("rawblock: cannot flush: %w", err)
 	}
@@ -420,8 +452,8 @@ func (e *Engine) syncUpTo(upTo uint64) error {
 }
 
 func (e *Engine) pendingUpToLocked(upTo uint64) bool {
-	for t := range e.inflight {
-		if t <= upTo {
+	for t, written := range e.inflight {
+		if t <= upTo && !written {
 			return true
 		}
 	}

@@ -26,7 +26,7 @@ type slot struct {
 // nextSeqLocked hands out a sequence number and records it as in flight.
 func (e *Engine) nextSeqLocked() uint64 {
 	e.seq++
-	e.inflight[e.seq] = struct{}{}
+	e.inflight[e.seq] = false
 	return e.seq
 }
 

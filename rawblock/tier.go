@@ -149,7 +149,10 @@ func (e *Engine) Put(key string, it tiers.Item) error {
 // behind a hole a scan would stop at), then the device is flushed. An entry behind a failed
 // write of its region is not acknowledged.
 func (e *Engine) syncEntry(s slot) error {
-	if err := e.syncUpTo(s.ticket - 1); err != nil {
+	e.mu.Lock()
+	e.inflight[s.ticket] = true // written: writers syncing at once share a flush
+	e.mu.Unlock()
+	if err := e.syncUpTo(s.ticket); err != nil {
 		return err
 	}
 	e.mu.Lock()
