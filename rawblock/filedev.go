@@ -62,11 +62,15 @@ type FileOptions struct {
 	// 0 means 1024.
 	FixedSlots int
 	// Trim says what Trim does (rawblock-trim): TrimAuto (the zero value) deallocates on a block
-	// device (the SSD learns the blocks are free, which is what keeps its write amplification
+	// device or an NVMe namespace device (the SSD learns the blocks are free, which is what keeps its write amplification
 	// down) and skips it on a regular file, where punching holes makes every later write of the
 	// region allocate again (measured: sequential writes at about 0.6x fio with holes punched,
 	// 0.99x without); TrimOn always deallocates; TrimOff never does. Skipped trims are counted.
 	Trim TrimMode
+	// PIDs is the fdp-pids setting for an NVMe namespace device with FDP enabled:
+	// "meta:P,hot:P,cold:P", each one of the namespace's placement IDs. "" means the first three
+	// of its RUH status list.
+	PIDs string
 	// Logger receives one line per notable event; nil = slog.Default().
 	Logger *slog.Logger
 }

@@ -49,8 +49,11 @@ type FileDevice struct {
 	size     int64
 	blockDev bool
 	trim     TrimMode
-	chunk    int
-	log      *slog.Logger
+	nvme     *nvmeDev // a namespace character device: NVMe passthrough (filedev_nvme_linux.go)
+	// streams is the block-layer write stream of each class (0: none).
+	streams [numClasses]uint8
+	chunk   int
+	log     *slog.Logger
 
 	// mu is held shared while a call is handed to a worker and exclusively by Close, so that
 	// once Close holds it no call can reach a worker any more.
@@ -100,6 +103,7 @@ type fileCall struct {
 	op     fileOp
 	buf    []byte
 	off, n int64 // n: the length of a punch
+	class  Class // of a write
 
 	issued   int   // bytes of buf handed out as operations
 	fix      int32 // 1 + the fixed-buffer slot its operations use; 0: plain I/O
@@ -149,6 +153,7 @@ type ringWorker struct {
 	// waiting; kicked that a wake-up is on its way.
 	efd      int
 	efdBuf   []byte // the eventfd read's 8 bytes, in an mmap'd page the kernel may write to
+	dsm      []byte // NVMe passthrough: each slot's deallocate range (16 bytes), mmap'd
 	sleeping atomic.Bool
 	kicked   atomic.Bool
 }
@@ -205,8 +210,13 @@ func (d *FileDevice) open(o FileOptions) (created bool, err error) {
 	// Checked before opening too, because O_DIRECT on anything else fails with a vaguer EINVAL
 	// or EISDIR.
 	var st unix.Stat_t
-	if unix.Stat(o.Path, &st) == nil && !isFileOrBlock(st.Mode) {
-		return false, fmt.Errorf("rawblock: %s is neither a regular file nor a block device", o.Path)
+	if unix.Stat(o.Path, &st) == nil {
+		switch {
+		case isNVMeChar(st.Mode):
+			flags &^= unix.O_DIRECT // passthrough bypasses the page cache by itself
+		case !isFileOrBlock(st.Mode):
+			return false, fmt.Errorf("rawblock: %s is neither a regular file, a block device nor an NVMe namespace device", o.Path)
+		}
 	}
 	d.fd, err = unix.Open(o.Path, flags, 0)
 	if errors.Is(err, unix.ENOENT) && !o.ReadOnly && o.Size > 0 {
@@ -229,10 +239,16 @@ func (d *FileDevice) open(o FileOptions) (created bool, err error) {
 	case unix.S_IFBLK:
 		d.blockDev = true
 		size, err = d.blockGeometry(o)
+		if streams, n := blockWriteStreams(o.Path); streams[ClassHot] != 0 {
+			d.streams = streams
+			d.log.Info("rawblock: writing placement classes as block-layer write streams", "path", o.Path, "max_write_streams", n)
+		}
 	case unix.S_IFREG:
 		size, err = d.fileGeometry(o, st.Size, created)
+	case unix.S_IFCHR:
+		size, err = d.openNVMe(o)
 	default:
-		err = fmt.Errorf("rawblock: %s is neither a regular file nor a block device", o.Path)
+		err = fmt.Errorf("rawblock: %s is neither a regular file, a block device nor an NVMe namespace device", o.Path)
 	}
 	if err != nil {
 		return created, err
@@ -325,12 +341,19 @@ func (d *FileDevice) startWorkers(o FileOptions) error {
 		for i := o.QueueDepth - 1; i >= 0; i-- {
 			w.free = append(w.free, uint32(i))
 		}
-		// One entry more than the queue depth, for the eventfd read.
-		r, err := uring.New(uring.Params{Entries: uint32(o.QueueDepth + 1)})
+		// One entry more than the queue depth, for the eventfd read. NVMe passthrough needs
+		// 128-byte SQEs and 32-byte CQEs.
+		r, err := uring.New(uring.Params{Entries: uint32(o.QueueDepth + 1), SQE128: d.nvme != nil, CQE32: d.nvme != nil})
 		if err != nil {
 			return fmt.Errorf("rawblock: cannot set up io_uring for %s: %w", o.Path, err)
 		}
 		w.ring = r
+		if d.nvme != nil {
+			if err := w.setupNVMe(); err != nil {
+				_ = r.Close()
+				return err
+			}
+		}
 		if d.arena != nil {
 			w.setupFixed(o.FixedSlots)
 		}
@@ -387,7 +410,7 @@ func (d *FileDevice) ReadAt(p []byte, off int64) error {
 		d.st.errors.Add(1)
 		return fmt.Errorf("rawblock: read at %d: %w", off, err)
 	}
-	if err := d.do(fileRead, p, off, 0); err != nil {
+	if err := d.do(fileRead, p, off, 0, 0); err != nil {
 		d.st.errors.Add(1)
 		return fmt.Errorf("rawblock: read of %d bytes at %d: %w", len(p), off, err)
 	}
@@ -406,7 +429,7 @@ func (d *FileDevice) WriteAt(p []byte, off int64, c Class) error {
 		d.st.errors.Add(1)
 		return fmt.Errorf("rawblock: write at %d: %w", off, err)
 	}
-	if err := d.do(fileWrite, p, off, 0); err != nil {
+	if err := d.do(fileWrite, p, off, 0, c); err != nil {
 		d.st.errors.Add(1)
 		return fmt.Errorf("rawblock: write of %d bytes at %d: %w", len(p), off, err)
 	}
@@ -427,15 +450,18 @@ func (d *FileDevice) Trim(off, n int64) error {
 	if n == 0 {
 		return nil
 	}
-	if d.trim == TrimOff || (d.trim == TrimAuto && !d.blockDev) {
+	if d.trim == TrimOff || (d.trim == TrimAuto && !d.blockDev && d.nvme == nil) {
 		d.st.trimsSkipped.Add(1)
 		return nil
 	}
 	var err error
-	if d.blockDev {
+	switch {
+	case d.nvme != nil:
+		err = d.trimNVMe(off, n)
+	case d.blockDev:
 		err = d.discard(off, n)
-	} else {
-		err = d.do(filePunch, nil, off, n)
+	default:
+		err = d.do(filePunch, nil, off, n, 0)
 	}
 	if err != nil {
 		d.st.errors.Add(1)
@@ -475,7 +501,7 @@ func (d *FileDevice) discard(off, n int64) error {
 
 // Flush implements Device with fdatasync.
 func (d *FileDevice) Flush() error {
-	if err := d.do(fileSync, nil, 0, 0); err != nil {
+	if err := d.do(fileSync, nil, 0, 0, 0); err != nil {
 		d.st.errors.Add(1)
 		return fmt.Errorf("rawblock: flush: %w", err)
 	}
@@ -519,13 +545,13 @@ func (d *FileDevice) Stats() FileStats {
 	return s
 }
 
-// do hands a call to a worker and waits for it.
-func (d *FileDevice) do(op fileOp, p []byte, off, n int64) error {
+// do hands a call to a worker and waits for it. cl is the placement class of a write.
+func (d *FileDevice) do(op fileOp, p []byte, off, n int64, cl Class) error {
 	if len(p) == 0 && (op == fileRead || op == fileWrite) {
 		return nil
 	}
 	c := d.calls.Get().(*fileCall)
-	c.op, c.buf, c.off, c.n = op, p, off, n
+	c.op, c.buf, c.off, c.n, c.class = op, p, off, n, cl
 	d.mu.RLock()
 	if d.closed {
 		d.mu.RUnlock()
@@ -624,6 +650,9 @@ func (w *ringWorker) close() {
 	if err := w.ring.Close(); err != nil {
 		w.d.log.Warn("rawblock: cannot close ring", "error", err)
 	}
+	if w.dsm != nil {
+		_ = unix.Munmap(w.dsm)
+	}
 	if !w.armed {
 		_ = unix.Munmap(w.efdBuf)
 	}
@@ -719,6 +748,8 @@ func (w *ringWorker) prep(i uint32) {
 	}
 	fd := int32(w.d.fd)
 	switch {
+	case w.d.nvme != nil:
+		w.prepNVMe(sqe, i)
 	case c.op == fileRead && c.fix > 0:
 		sqe.PrepReadFixed(fd, c.buf[s.pos:s.pos+s.n], uint64(c.off)+uint64(s.pos), uint16(c.fix-1))
 	case c.op == fileWrite && c.fix > 0:
@@ -731,6 +762,9 @@ func (w *ringWorker) prep(i uint32) {
 		sqe.PrepFsync(fd, uring.FsyncDatasync)
 	case c.op == filePunch:
 		sqe.PrepFallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, uint64(c.off), uint64(c.n))
+	}
+	if c.op == fileWrite && w.d.streams[c.class] != 0 {
+		sqe.SetWriteStream(w.d.streams[c.class])
 	}
 	sqe.SetUserData(uint64(i))
 	w.d.st.ops.Add(1)
@@ -775,7 +809,12 @@ func (w *ringWorker) complete(cqe uring.CQE) bool {
 	s := &w.slots[i]
 	c := s.c
 	var err error
-	switch res := int(cqe.Res); {
+	res := int(cqe.Res)
+	if w.d.nvme != nil {
+		res, err = nvmeResult(cqe.Res, s.n)
+	}
+	switch {
+	case err != nil:
 	case res < 0:
 		err = cqe.Err()
 	case !c.rw() || res == s.n:

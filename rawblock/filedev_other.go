@@ -31,3 +31,6 @@ func (d *FileDevice) Trim(off, n int64) error                    { return errFil
 func (d *FileDevice) Flush() error                               { return errFileDevice }
 func (d *FileDevice) Close() error                               { return nil }
 func (d *FileDevice) Stats() FileStats                           { return FileStats{} }
+func (d *FileDevice) Placement() ([numClasses]int, bool)         { return [numClasses]int{-1, -1, -1}, false }
+func (d *FileDevice) ReclaimUnitSize() int64                     { return 0 }
+func (d *FileDevice) Passthrough() bool                          { return false }

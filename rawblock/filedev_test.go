@@ -262,8 +262,8 @@ func TestFileDeviceReopen(t *testing.T) {
 	}{
 		{FileOptions{Path: path, Size: 8 << 20}, "larger than the size asked"},
 		{FileOptions{Path: path + ".missing"}, "does not exist"},
-		{FileOptions{Path: "/dev/null"}, "neither a regular file nor a block device"},
-		{FileOptions{Path: t.TempDir()}, "neither a regular file nor a block device"},
+		{FileOptions{Path: "/dev/null"}, "/dev/null is a character device but not an NVMe namespace device"},
+		{FileOptions{Path: t.TempDir()}, "neither a regular file, a block device nor an NVMe namespace device"},
 		{FileOptions{Path: path, Size: 64 << 20, ReadOnly: true}, "read-only"},
 	} {
 		c.o.Logger = quiet

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"kvresp/fdp"
 	"kvresp/internal/memsize"
 	"kvresp/internal/sdsargs"
 )
@@ -104,11 +105,17 @@ type Config struct {
 	// RawblockTrim is rawblock-trim: deallocate reclaimed regions: auto (a
 	// block device yes, a regular file no), yes or no.
 	RawblockTrim string
+	// FDPPids is fdp-pids: the placement ID of each class on an NVMe namespace device with
+	// FDP, "meta:P,hot:P,cold:P"; "" takes the first three of the namespace's RUH status.
+	FDPPids string
+	// FDPStatsInterval is fdp-stats-interval: seconds between reads of the FDP statistics,
+	// RUH status and events for INFO and metrics; 0 turns them off.
+	FDPStatsInterval int
 	// RawblockFormat is rawblock-format: erase a path that holds something
 	// other than a kvresp log (kvresp never does it silently), no.
 	RawblockFormat bool
 
-	// Room for later parts: fdp-*, dax-*, upstream.
+	// Room for later parts: dax-*, upstream.
 
 	rt *runtimeState // set once by Defaults, never reassigned
 }
@@ -242,6 +249,8 @@ var directives = []directive{
 	boolVar("rawblock-promote", "yes", false, "", func(c *Config) *bool { return &c.RawblockPromote }),
 	enumVar("rawblock-trim", "auto", false, func(c *Config) *string { return &c.RawblockTrim }, "auto", "yes", "no"),
 	boolVar("rawblock-format", "no", false, "", func(c *Config) *bool { return &c.RawblockFormat }),
+	stringVar("fdp-pids", `""`, false, checkFDPPids, func(c *Config) *string { return &c.FDPPids }),
+	intVar("fdp-stats-interval", "10", false, 0, 86400, func(c *Config) *int { return &c.FDPStatsInterval }),
 	boolVar("daemonize", "no", false, "kvresp does not daemonize: run it in the foreground under systemd or another supervisor",
 		func(c *Config) *bool { return &c.Daemonize }),
 }
@@ -329,6 +338,16 @@ func stringVar(name, def string, mutable bool, check func(string) error, field f
 			return nil
 		},
 		format: func(c *Config) string { return *field(c) }}
+}
+
+// checkFDPPids checks the syntax of fdp-pids; the IDs are checked against the device when it
+// is opened.
+func checkFDPPids(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := fdp.ParsePIDs(s, nil)
+	return err
 }
 
 // tierNames are the tiers tier-order may name, in the only order they may

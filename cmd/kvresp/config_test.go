@@ -204,6 +204,17 @@ func TestLoad(t *testing.T) {
 			errs: []string{"port and tls-port are both 6379", "tls-cert-file is not", "tls-key-file is not", "tls-auth-clients yes needs tls-ca-cert-file"},
 		},
 		{
+			name: "fdp",
+			args: []string{"--fdp-pids", "cold:2, hot:1,meta:0", "--fdp-stats-interval", "0"},
+			want: map[string]string{"fdp-pids": "cold:2, hot:1,meta:0", "fdp-stats-interval": "0"},
+		},
+		{
+			name: "fdp errors",
+			args: []string{"--fdp-pids", "meta:0,hot:0", "--fdp-stats-interval", "-1"},
+			errs: []string{`--fdp-pids: value "meta:0,hot:0": fdp-pids: meta and hot both use placement identifier 0`, "fdp-pids: cold is missing",
+				`--fdp-stats-interval: value "-1": must be between 0 and 86400`},
+		},
+		{
 			name:  "missing file",
 			files: map[string]string{"other.conf": ""},
 			errs:  []string{"cannot read config file"},

@@ -57,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return bench.Main(args[1:], stdout, stderr)
 		case "check":
 			return check(args[1:], stdout, stderr)
+		case "fdp":
+			return fdpCommand(args[1:], stdout, stderr)
 		case "help", "--help", "-h":
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -151,6 +153,16 @@ func serve(cfg *Config, log *slog.Logger) error {
 		rb, rbDev = eng, dev
 		tierList = append(tierList, eng)
 	}
+	// The FDP state of an NVMe namespace, for INFO fdp and the kvresp_fdp_* metrics.
+	fp := startFDPPoller(rbDev, time.Duration(cfg.FDPStatsInterval)*time.Second, log)
+	defer fp.Close()
+	var extraMetrics []prometheus.Collector
+	if rb != nil {
+		extraMetrics = append(extraMetrics, newRawblockCollector(rb, rbDev))
+	}
+	if fp != nil {
+		extraMetrics = append(extraMetrics, newFDPCollector(fp))
+	}
 	st, err := store.New(store.Options{
 		Tiers:        tierList,
 		Promote:      cfg.RawblockPromote,
@@ -179,8 +191,14 @@ func serve(cfg *Config, log *slog.Logger) error {
 		// The hard limit of client-output-buffer-limit normal.
 		OutputBufferLimit: cfg.ClientOutputBufferLimit,
 		Version:           version,
-		InfoSections:      func() map[string]string { return infoSections(st, rb, rbDev) },
-		Logger:            log,
+		InfoSections: func() map[string]string {
+			m := infoSections(st, rb, rbDev)
+			if fp != nil {
+				m["fdp"] = fp.info()
+			}
+			return m
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return err
@@ -206,7 +224,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if cfg.MetricsAddr != "" {
 		// A busy metrics port must not keep the cache down: say so and
 		// serve without metrics.
-		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, rb, rbDev, log, errc); err != nil {
+		if ms, err = serveMetrics(cfg.MetricsAddr, srv, arena, st, extraMetrics, log, errc); err != nil {
 			log.Warn("serving without metrics", "err", err)
 		}
 	}
@@ -352,7 +370,8 @@ func loadTLS(cfg *Config) (*tls.Config, error) {
 }
 
 // serveMetrics starts the Prometheus endpoint.
-func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, rb *rawblock.Engine, rbDev *rawblock.FileDevice, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+// extra are the collectors of the tiers below DRAM.
+func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.Store, extra []prometheus.Collector, log *slog.Logger, errc chan<- error) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -360,9 +379,7 @@ func serveMetrics(addr string, srv *resp.Server, arena *slab.Arena, st *store.St
 		srv.Metrics(),
 		newStoreCollector(arena, st),
 	)
-	if rb != nil {
-		reg.MustRegister(newRawblockCollector(rb, rbDev))
-	}
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Profiles for whoever can reach the metrics address (loopback by

@@ -43,6 +43,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		Rings:      cfg.RawblockRings,
 		QueueDepth: cfg.RawblockQueueDepth,
 		Trim:       map[string]rawblock.TrimMode{"auto": rawblock.TrimAuto, "yes": rawblock.TrimOn, "no": rawblock.TrimOff}[cfg.RawblockTrim],
+		PIDs:       cfg.FDPPids,
 		// Slab buffers are registered with the rings as fixed buffers.
 		Arena:  arena,
 		Logger: log,
@@ -50,10 +51,17 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
 	}
+	// On a device with FDP a region fills and empties whole reclaim units, so the device
+	// never has to move data out of a unit kvresp is still using.
+	regionSize := cfg.RawblockRegionSize
+	if ru := dev.ReclaimUnitSize(); ru > 0 && regionSize%ru != 0 {
+		regionSize = (regionSize/ru + 1) * ru
+		log.Info("rawblock-region-size rounded up to a multiple of the FDP reclaim unit", "from", cfg.RawblockRegionSize, "to", regionSize, "reclaim_unit", ru)
+	}
 	eng, err := rawblock.Open(rawblock.Options{
 		Device:     dev,
 		Arena:      arena,
-		RegionSize: cfg.RawblockRegionSize,
+		RegionSize: regionSize,
 		Format:     cfg.RawblockFormat,
 		Sync:       cfg.RawblockWriteMode == "always",
 		// The last tier: store needs only the keys of what it drops.
