@@ -94,6 +94,10 @@ func (e *Engine) reclaimOne() bool {
 		e.c.corrupt.Add(1)
 		e.log.Warn("rawblock: cannot read the summary of a region to reclaim; scanning it", "region", victim.idx, "error", err)
 		recs, _ = e.scanRegion(victim.idx, vepoch)
+		// A scan stops at the first entry that does not check (a failed or torn write);
+		// entries written after it, by writers that raced the failure, are indexed all the
+		// same. Find them in the index and reclaim them like the rest.
+		recs = append(recs, e.strays(victim.idx, vepoch, recs)...)
 	}
 	older := make(map[uint64]uint64)
 	for _, o := range others {
@@ -202,6 +206,35 @@ func (e *Engine) reclaimOne() bool {
 		}
 	}
 	return true
+}
+
+// strays returns the entries the index places in region ri that recs does not list, as
+// records read back from their headers (an entry whose header cannot be read is dropped from
+// the index and counted). It walks the whole index: only for a region whose summary is lost.
+func (e *Engine) strays(ri int, epoch uint64, recs []record) []record {
+	listed := make(map[uint32]bool, len(recs))
+	for _, r := range recs {
+		listed[r.off512] = true
+	}
+	var out []record
+	var items []scanItem
+	for si := range e.idx.shards {
+		items = e.idx.shards[si].collect(0, items[:0])
+		for _, it := range items {
+			if int(it.v.region) != ri || listed[it.v.off512] {
+				continue
+			}
+			loc := entryLoc{region: ri, v: it.v, epoch: epoch, gen: e.regions[ri].gen.Load()}
+			h, k, _, err := e.readEntry(loc, "", false)
+			if err != nil {
+				e.readFailed(it.h, loc, err)
+				e.idx.remove(it.h, it.v)
+				continue
+			}
+			out = append(out, record{key: k, off512: it.v.off512, hk512: it.v.hk512, vlen: h.valueLen, seq: h.seq, expireAt: it.v.expireAt})
+		}
+	}
+	return out
 }
 
 // abandonReclaim puts a victim that could not be reclaimed safely back among

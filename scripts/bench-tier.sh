@@ -7,6 +7,7 @@
 #   BENCH_FILE   the file both use (default ./kvresp-data/bench-tier; put it on the disk to measure)
 #   ROUNDS       rounds per pair (default 3)
 #   RUNTIME      seconds per fio run and per benchmark (default 5)
+#   ONLY         a regular expression: run only the pairs whose benchmark name matches (e.g. Put)
 #
 # fio is a Debian package (apt-get install fio); the script says so when it is missing.
 set -euo pipefail
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 BENCH_FILE="${BENCH_FILE:-$PWD/kvresp-data/bench-tier}"
 ROUNDS="${ROUNDS:-3}"
 RUNTIME="${RUNTIME:-5}"
+ONLY="${ONLY:-.}"
 
 command -v fio >/dev/null || { echo "bench-tier: fio is missing (as root: apt-get install -y fio)" >&2; exit 1; }
 mkdir -p "$(dirname "$BENCH_FILE")" bin
@@ -38,6 +40,7 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 
 for pair in "TierPutFile4MiB write" "TierPutFile32MiB write" "TierGetFile4MiB randread" "TierGetFile32MiB randread"; do
 	set -- $pair
+	[[ $1 =~ $ONLY ]] || continue
 	ratios=()
 	for r in $(seq "$ROUNDS"); do
 		f=$(fio_mbs "$2")

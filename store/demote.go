@@ -46,10 +46,19 @@ type demoter struct {
 	cancelledLate            atomic.Uint64 // cancelled after their write: overwritten below
 }
 
+// demoteWorkers is how many demotions are written at once: a lower tier that splits a value
+// into 1 MiB I/Os sees 8 × 4 = 32 of them in flight for 4 MiB chunks, its default queue depth,
+// where one writer at a time would leave it at 4. Two demotions of one key are never written
+// at once: a write or delete of the key waits for a demotion being written (cancel), and a key
+// is evicted again only after it was written or promoted back.
+const demoteWorkers = 8
+
 func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
 	d := &demoter{s: s, ch: make(chan *demotion, depth), wait: wait, inflight: map[string]*demotion{}}
-	d.wg.Add(1)
-	go d.run()
+	for range demoteWorkers {
+		d.wg.Add(1)
+		go d.run()
+	}
 	return d
 }
 
@@ -175,9 +184,10 @@ func (d *demoter) find(key string) (tiers.Item, bool) {
 
 func (d *demoter) run() {
 	defer d.wg.Done()
-	// After failStreak failures in a row the next tier is taken to be
-	// failing: for a second, demotions are dropped at once (counted) rather
-	// than each waiting on it, so DRAM frees memory and keeps serving.
+	// After failStreak failures in a row (of this worker) the next tier is
+	// taken to be failing: for a second, demotions are dropped at once
+	// (counted) rather than each waiting on it, so DRAM frees memory and
+	// keeps serving.
 	const failStreak = 3
 	streak := 0
 	var pauseUntil time.Time
