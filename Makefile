@@ -8,11 +8,11 @@ STATICCHECK := $(CURDIR)/.bin/staticcheck
 TEST_TIMEOUT ?= 25m
 FUZZTIME ?= 30s
 
-.PHONY: all test deps lint build bench bench-tier fuzz clean
+.PHONY: all test deps lint build bench bench-tier fuzz clean vm-test
 
 all: build
 
-test: lint
+test: lint vm-test
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 deps:
@@ -28,6 +28,10 @@ lint: deps
 build:
 	@mkdir -p bin && { [ -f bin/.gitignore ] || echo '*' > bin/.gitignore; }
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/kvresp ./cmd/kvresp
+
+# The in-guest tests on a QEMU machine with an FDP NVMe drive and an NVDIMM (scripts/vm/run.sh).
+vm-test: build
+	bash scripts/vm/run.sh
 
 bench: build
 	bash scripts/bench.sh

@@ -78,6 +78,9 @@ type Options struct {
 	Now func() int64
 	// Logger receives one line per notable event; nil = slog.Default().
 	Logger *slog.Logger
+	// Name is the tier's name in INFO, metrics and store's logs: "" means "rawblock". The
+	// DAX tier is this engine over another device, named "dax".
+	Name string
 }
 
 // Validate reports every problem with the options at once.
@@ -400,7 +403,12 @@ func (e *Engine) SetEvict(fn tiers.EvictFunc) {
 }
 
 // Name implements tiers.Tier.
-func (e *Engine) Name() string { return "rawblock" }
+func (e *Engine) Name() string {
+	if e.opt.Name == "" {
+		return "rawblock"
+	}
+	return e.opt.Name
+}
 
 // Sync makes every write that completed before the call durable: it waits for writes that
 // were allocated earlier (so what is durable is a prefix of each region) and flushes the

@@ -89,7 +89,8 @@ type Config struct {
 	Daemonize   bool // daemonize: only no; run kvresp under systemd or another supervisor
 
 	// TierOrder is tier-order: the tiers a key cascades through, in order,
-	// from "dram" and "rawblock" ("dax" and "upstream" are later parts).
+	// from "dram", "rawblock" and "dax" ("upstream" is a later part). Its
+	// default, dram,rawblock, gains dax when dax-path is set.
 	TierOrder []string
 	// RawblockPath is rawblock-path: the NVMe tier's file or block device;
 	// "" = the file kvresp.rawblock under dir (sparse).
@@ -115,7 +116,20 @@ type Config struct {
 	// other than a kvresp log (kvresp never does it silently), no.
 	RawblockFormat bool
 
-	// Room for later parts: dax-*, upstream.
+	// DaxPath is dax-path: the DAX tier's file (on a filesystem mounted -o
+	// dax) or device-DAX (/dev/daxX.Y); "" = no DAX tier.
+	DaxPath string
+	// DaxSize is dax-size: the size of a file created for the tier; 0 =
+	// the existing file's or device's size.
+	DaxSize int64
+	// DaxRegionSize is dax-region-size: the log's region size when it is
+	// formatted; 0 = 256mb, or a sixteenth of a smaller device.
+	DaxRegionSize int64
+	// DaxFormat is dax-format: erase a dax-path that holds something other
+	// than a kvresp log, no.
+	DaxFormat bool
+
+	// Room for later parts: upstream.
 
 	rt *runtimeState // set once by Defaults, never reassigned
 }
@@ -251,6 +265,10 @@ var directives = []directive{
 	boolVar("rawblock-format", "no", false, "", func(c *Config) *bool { return &c.RawblockFormat }),
 	stringVar("fdp-pids", `""`, false, checkFDPPids, func(c *Config) *string { return &c.FDPPids }),
 	intVar("fdp-stats-interval", "10", false, 0, 86400, func(c *Config) *int { return &c.FDPStatsInterval }),
+	stringVar("dax-path", `""`, false, nil, func(c *Config) *string { return &c.DaxPath }),
+	sizeVar("dax-size", "0", false, 0, func(c *Config) *int64 { return &c.DaxSize }),
+	sizeVar("dax-region-size", "0", false, 0, func(c *Config) *int64 { return &c.DaxRegionSize }),
+	boolVar("dax-format", "no", false, "", func(c *Config) *bool { return &c.DaxFormat }),
 	boolVar("daemonize", "no", false, "kvresp does not daemonize: run it in the foreground under systemd or another supervisor",
 		func(c *Config) *bool { return &c.Daemonize }),
 }
@@ -351,8 +369,8 @@ func checkFDPPids(s string) error {
 }
 
 // tierNames are the tiers tier-order may name, in the only order they may
-// come in; later parts add dax and upstream.
-var tierNames = []string{"dram", "rawblock"}
+// come in; a later part adds upstream.
+var tierNames = []string{"dram", "rawblock", "dax"}
 
 // parseTierOrder reads "dram,rawblock": known tiers, each once, DRAM first,
 // in cascade order.
@@ -365,7 +383,7 @@ func parseTierOrder(c *Config, a []string) error {
 	for _, n := range names {
 		i := slices.Index(tierNames, n)
 		switch {
-		case i < 0 && (n == "dax" || n == "upstream"):
+		case i < 0 && n == "upstream":
 			return fmt.Errorf("the %s tier is not available in this version of kvresp", n)
 		case i < 0:
 			return fmt.Errorf("unknown tier %q: want %s", n, strings.Join(tierNames, ", "))
@@ -487,6 +505,9 @@ func Load(args []string) (*Config, error) {
 		args = args[1:]
 	}
 	l.args(args)
+	if !l.orderSet && l.c.DaxPath != "" {
+		l.c.TierOrder = append(slices.Clone(l.c.TierOrder), "dax")
+	}
 	l.errs = append(l.errs, l.c.validate()...)
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -497,6 +518,8 @@ func Load(args []string) (*Config, error) {
 type loader struct {
 	c    *Config
 	errs []error
+	// orderSet says tier-order was given: dax-path then leaves it as it is.
+	orderSet bool
 }
 
 // maxIncludeDepth stops include cycles; real configs nest one or two deep.
@@ -630,6 +653,7 @@ func (l *loader) apply(where string, argv []string) {
 	if err := d.set(l.c, argv[1:]); err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s: %w", prefix, err))
 	}
+	l.orderSet = l.orderSet || d.name == "tier-order"
 }
 
 // set checks the number of arguments and parses them, with the value in the
@@ -746,6 +770,18 @@ func (c *Config) validate() []error {
 	}
 	if slices.Contains(c.TierOrder, "rawblock") && c.RawblockRegionSize%4096 != 0 {
 		errs = append(errs, fmt.Errorf("rawblock-region-size (%d) must be a multiple of 4kb", c.RawblockRegionSize))
+	}
+	switch dax := slices.Contains(c.TierOrder, "dax"); {
+	case dax && c.DaxPath == "":
+		errs = append(errs, errors.New("tier-order names dax but dax-path is not set: set dax-path to the DAX tier's file or /dev/daxX.Y"))
+	case !dax && c.DaxPath != "":
+		errs = append(errs, fmt.Errorf("dax-path is set but tier-order (%s) leaves dax out: add dax to it, or unset dax-path", strings.Join(c.TierOrder, ",")))
+	}
+	if c.DaxSize%4096 != 0 {
+		errs = append(errs, fmt.Errorf("dax-size (%d) must be a multiple of 4kb", c.DaxSize))
+	}
+	if c.DaxRegionSize != 0 && (c.DaxRegionSize%4096 != 0 || c.DaxRegionSize < mb) {
+		errs = append(errs, fmt.Errorf("dax-region-size (%d) must be 0 (automatic) or a multiple of 4kb of at least 1mb", c.DaxRegionSize))
 	}
 	if c.ProtoMaxBulkLen > c.ClientQueryBufferLimit {
 		errs = append(errs, fmt.Errorf("proto-max-bulk-len (%s) is larger than client-query-buffer-limit (%s): a maximum-size SET would not fit; raise client-query-buffer-limit",

@@ -54,7 +54,7 @@ func TestDefaults(t *testing.T) {
 		ClientOutputBufferLimit: 1 << 30, TLSAuthClients: "no", Databases: 16, Loglevel: "notice", HZ: 10,
 		MetricsAddr: "127.0.0.1:9379", TierOrder: []string{"dram", "rawblock"}, RawblockSize: 8 << 30,
 		RawblockRegionSize: 256 << 20, RawblockRings: 2, RawblockQueueDepth: 32, RawblockWriteMode: "evict",
-		RawblockPromote: true, RawblockTrim: "auto",
+		RawblockPromote: true, RawblockTrim: "auto", FDPStatsInterval: 10,
 	}
 	want.rt = c.rt
 	if fmt.Sprint(*c) != fmt.Sprint(*want) {
@@ -288,7 +288,7 @@ func TestGet(t *testing.T) {
 		{"*port", []string{"port", "tls-port"}},
 		{"tls-*-file", []string{"tls-ca-cert-file", "tls-cert-file", "tls-key-file"}},
 		{"?z", []string{"hz"}},
-		{"[bd]*", []string{"bind", "daemonize", "databases", "dir"}},
+		{"[bd]*", []string{"bind", "daemonize", "databases", "dax-format", "dax-path", "dax-region-size", "dax-size", "dir"}},
 		{"nosuch", nil},
 		{"include", nil},
 		{"[", nil},
@@ -478,7 +478,8 @@ func TestTierOrder(t *testing.T) {
 		{" dram, rawblock ", "", []string{"dram", "rawblock"}},
 		{"rawblock,dram", "must come in the order", nil},
 		{"dram,dram", "must come in the order", nil},
-		{"dram,dax", "not available", nil},
+		{"dram,upstream", "not available", nil},
+		{"dram,dax", "dax-path is not set", nil},
 		{"dram,nvme", "unknown tier", nil},
 		{"rawblock", "first tier must be dram", nil},
 	} {
@@ -491,5 +492,52 @@ func TestTierOrder(t *testing.T) {
 		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
 			t.Errorf("%s: tier order %v, want %v", tc.in, c.TierOrder, tc.want)
 		}
+	}
+}
+
+// TestDaxSettings: the DAX tier is in the cascade exactly when dax-path is set, last by
+// default; an explicit tier-order decides where, and must agree with dax-path.
+func TestDaxSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+		want []string
+	}{
+		{nil, "", []string{"dram", "rawblock"}},
+		{[]string{"--dax-path", "/dev/dax0.0"}, "", []string{"dram", "rawblock", "dax"}},
+		{[]string{"--tier-order", "dram", "--dax-path", "/mnt/pmem/kvresp.dax"}, "leaves dax out", nil},
+		{[]string{"--dax-path", "/dev/dax0.0", "--tier-order", "dram,dax"}, "", []string{"dram", "dax"}},
+		{[]string{"--tier-order", "dram,rawblock,dax", "--dax-path", "/dev/dax0.0"}, "", []string{"dram", "rawblock", "dax"}},
+		{[]string{"--tier-order", "dram,dax,rawblock", "--dax-path", "/dev/dax0.0"}, "must come in the order dram,rawblock,dax", nil},
+		{[]string{"--tier-order", "dram,rawblock,dax"}, "dax-path is not set", nil},
+		{[]string{"--dax-path", "/x", "--dax-size", "1gb", "--dax-region-size", "64mb"}, "", []string{"dram", "rawblock", "dax"}},
+		{[]string{"--dax-path", "/x", "--dax-size", "10000"}, "dax-size (10000) must be a multiple of 4kb", nil},
+		{[]string{"--dax-path", "/x", "--dax-region-size", "64kb"}, "dax-region-size (65536) must be 0", nil},
+	} {
+		c, err := Load(tc.args)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.err)
+		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
+			t.Errorf("%q: tier order %v, want %v", tc.args, c.TierOrder, tc.want)
+		}
+	}
+
+	// From a config file, the same; CONFIG GET shows the order in effect.
+	conf := filepath.Join(t.TempDir(), "kvresp.conf")
+	if err := os.WriteFile(conf, []byte("dax-path /mnt/pmem/kvresp.dax\ndax-size 512mb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load([]string{conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Get("tier-order"); len(got) != 1 || got[0][1] != "dram,rawblock,dax" {
+		t.Errorf("CONFIG GET tier-order = %q", got)
+	}
+	if c.DaxPath != "/mnt/pmem/kvresp.dax" || c.DaxSize != 512<<20 || c.DaxRegionSize != 0 {
+		t.Errorf("dax settings %q %d %d", c.DaxPath, c.DaxSize, c.DaxRegionSize)
 	}
 }

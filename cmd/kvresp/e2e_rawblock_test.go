@@ -162,6 +162,37 @@ func runCheck(t *testing.T, path string) (int, string) {
 	return 0, ""
 }
 
+// rbKey is a key the tier tests write, with the size of its values (rbValue).
+type rbKey struct {
+	key  string
+	size int
+}
+
+// setKeys sets version 1 of every key and waits until DBSIZE counts them all (evicted values
+// reach the tiers below through a queue, and DBSIZE does not count the ones still in it).
+func (rc *respConn) setKeys(keys []rbKey) {
+	rc.t.Helper()
+	for _, k := range keys {
+		rc.setChunk(k.key, rbValue(k.key, 1, k.size))
+		rc.expect("+OK\r\n")
+	}
+	waitFor(rc.t, time.Minute, fmt.Sprintf("DBSIZE to reach %d", len(keys)), func() bool { return rc.dbsize() == int64(len(keys)) })
+}
+
+// verifyKeys requires version 1 of every key, byte for byte.
+func (rc *respConn) verifyKeys(keys []rbKey, when string) {
+	rc.t.Helper()
+	for _, k := range keys {
+		got, ok := rc.get(k.key)
+		switch {
+		case !ok:
+			rc.t.Errorf("GET %s %s: missing", k.key, when)
+		case !bytes.Equal(got, rbValue(k.key, 1, k.size)):
+			rc.t.Errorf("GET %s %s: %d bytes differ from the %d written", k.key, when, len(got), k.size)
+		}
+	}
+}
+
 // TestE2ERawblockRestart: keys written through the server, most of them only on the NVMe tier
 // once DRAM is full, all come back byte for byte after SIGTERM and a restart on the same dir.
 func TestE2ERawblockRestart(t *testing.T) {
@@ -172,24 +203,15 @@ func TestE2ERawblockRestart(t *testing.T) {
 	rc := s.resp(t)
 
 	// 300 small values and 16 of 1-4 MiB (about 40 MiB, well over maxmemory), interleaved.
-	type kv struct {
-		key  string
-		size int
-	}
-	var keys []kv
+	var keys []rbKey
 	for i := 0; i < 300; i++ {
-		keys = append(keys, kv{fmt.Sprintf("small:%03d", i), 28})
+		keys = append(keys, rbKey{fmt.Sprintf("small:%03d", i), 28})
 		if i%19 == 0 && i/19 < 16 {
 			size := 1<<20 + (i/19*787<<10)%(3<<20)
-			keys = append(keys, kv{fmt.Sprintf("big:%02d", i/19), size})
+			keys = append(keys, rbKey{fmt.Sprintf("big:%02d", i/19), size})
 		}
 	}
-	for _, k := range keys {
-		rc.setChunk(k.key, rbValue(k.key, 1, k.size))
-		rc.expect("+OK\r\n")
-	}
-	// Evicted values reach the tier through a queue; DBSIZE does not count the ones still in it.
-	waitFor(t, time.Minute, fmt.Sprintf("DBSIZE to reach %d", len(keys)), func() bool { return rc.dbsize() == int64(len(keys)) })
+	rc.setKeys(keys)
 	if n := infoInt(t, rc.info("tiers"), "tier_rawblock_items"); n == 0 {
 		t.Fatal("nothing reached the NVMe tier before the restart: the test does not exercise it")
 	}
@@ -206,16 +228,7 @@ func TestE2ERawblockRestart(t *testing.T) {
 	if n := infoInt(t, rc.info("rawblock"), "rawblock_recovered_entries"); n == 0 {
 		t.Error("rawblock_recovered_entries = 0 after a restart of a full tier")
 	}
-	for _, k := range keys {
-		got, ok := rc.get(k.key)
-		if !ok {
-			t.Errorf("GET %s: missing after the restart", k.key)
-			continue
-		}
-		if !bytes.Equal(got, rbValue(k.key, 1, k.size)) {
-			t.Errorf("GET %s: %d bytes differ from the %d written", k.key, len(got), k.size)
-		}
-	}
+	rc.verifyKeys(keys, "after the restart")
 }
 
 // crashOp is one write of the storm: a SET of version ver, or a DEL.

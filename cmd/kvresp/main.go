@@ -89,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `usage:
   kvresp [config-file] [--directive value ...]   start the server
   kvresp bench [flags]                            run the load generator (-h for flags)
-  kvresp check PATH                               verify an NVMe tier's log offline
+  kvresp check [-dax] PATH                        verify an NVMe (or DAX) tier's log offline
   kvresp version                                  print the version
 Directives follow redis-server's names (port, bind, maxmemory, requirepass, ...);
 see README.md for all of them.
@@ -141,6 +141,15 @@ func serve(cfg *Config, log *slog.Logger) error {
 	}
 	defer dt.Close()
 	tierList := []tiers.Tier{dt}
+	// The DAX tier opens first so that it closes last: the NVMe tier may
+	// still demote into it while it closes.
+	var dx *daxTier
+	if slices.Contains(cfg.TierOrder, "dax") {
+		if dx, err = openDax(cfg, arena, log); err != nil {
+			return err
+		}
+		defer dx.Close()
+	}
 	var rb *rawblock.Engine
 	var rbDev *rawblock.FileDevice
 	if slices.Contains(cfg.TierOrder, "rawblock") {
@@ -153,6 +162,9 @@ func serve(cfg *Config, log *slog.Logger) error {
 		rb, rbDev = eng, dev
 		tierList = append(tierList, eng)
 	}
+	if dx != nil {
+		tierList = append(tierList, dx)
+	}
 	// The FDP state of an NVMe namespace, for INFO fdp and the kvresp_fdp_* metrics.
 	fp := startFDPPoller(rbDev, time.Duration(cfg.FDPStatsInterval)*time.Second, log)
 	defer fp.Close()
@@ -162,6 +174,9 @@ func serve(cfg *Config, log *slog.Logger) error {
 	}
 	if fp != nil {
 		extraMetrics = append(extraMetrics, newFDPCollector(fp))
+	}
+	if dx != nil {
+		extraMetrics = append(extraMetrics, dx.collector())
 	}
 	st, err := store.New(store.Options{
 		Tiers:        tierList,
@@ -195,6 +210,9 @@ func serve(cfg *Config, log *slog.Logger) error {
 			m := infoSections(st, rb, rbDev)
 			if fp != nil {
 				m["fdp"] = fp.info()
+			}
+			if dx != nil {
+				m["dax"] = dx.info()
 			}
 			return m
 		},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,8 +65,9 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		RegionSize: regionSize,
 		Format:     cfg.RawblockFormat,
 		Sync:       cfg.RawblockWriteMode == "always",
-		// The last tier: store needs only the keys of what it drops.
-		EvictKeysOnly: true,
+		// As the last tier, store needs only the keys of what it drops;
+		// with the DAX tier below, the values go down to it.
+		EvictKeysOnly: !slices.Contains(cfg.TierOrder, "dax"),
 		Logger:        log,
 	})
 	if err != nil {
@@ -85,15 +87,15 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kvresp check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	asDax := fs.Bool("dax", false, "PATH is the dax-path of a DAX tier (implied for a device-DAX such as /dev/dax0.0)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kvresp check PATH   (the rawblock-path of an NVMe tier; nothing is written)")
+		fmt.Fprintln(stderr, "usage: kvresp check [-dax] PATH   (the rawblock-path of an NVMe tier, or with -dax the dax-path of a DAX tier; nothing is written)")
 	}
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		fs.Usage()
 		return 2
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dev, err := rawblock.OpenFile(rawblock.FileOptions{Path: fs.Arg(0), ReadOnly: true, Rings: 1, Logger: quiet})
+	dev, err := openCheckDevice(fs.Arg(0), *asDax)
 	if err != nil {
 		fmt.Fprintf(stderr, "kvresp check: %v\n", err)
 		return 2
@@ -145,26 +147,7 @@ func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice
 		return out
 	}
 	b.Reset()
-	es := rb.EngineStats()
-	kv("rawblock_block_size", es.BlockSize)
-	kv("rawblock_region_size", es.RegionSize)
-	kv("rawblock_regions", es.Regions)
-	kv("rawblock_regions_free", es.FreeRegions)
-	kv("rawblock_regions_open", es.OpenRegions)
-	kv("rawblock_regions_sealed", es.SealedRegions)
-	kv("rawblock_regions_reclaiming", es.ReclaimingRegions)
-	kv("rawblock_reads", es.Reads)
-	kv("rawblock_writes", es.Writes)
-	kv("rawblock_read_bytes", es.ReadBytes)
-	kv("rawblock_write_bytes", es.WriteBytes)
-	kv("rawblock_reclaims", es.Reclaims)
-	kv("rawblock_reinsertions", es.Reinsertions)
-	kv("rawblock_trims", es.Trims)
-	kv("rawblock_checksum_failures", es.ChecksumFailures)
-	kv("rawblock_io_errors", es.IOErrors)
-	kv("rawblock_corrupt_records", es.CorruptRecords)
-	kv("rawblock_recovered_entries", es.Recovered)
-	kv("rawblock_index_bytes", es.IndexBytes)
+	logInfo(kv, "rawblock", rb.EngineStats())
 	ds := dev.Stats()
 	kv("rawblock_device_queue_depth", ds.QueueDepth)
 	kv("rawblock_device_max_queue_depth", ds.MaxQueueDepth)
@@ -176,18 +159,63 @@ func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice
 	kv("rawblock_device_errors", ds.Errors)
 	kv("rawblock_device_fixed_ops", ds.FixedOps)
 	kv("rawblock_device_plain_ops", ds.PlainOps)
-	kv("rawblock_device_write_bytes_meta", ds.WriteBytesByClass[rawblock.ClassMeta])
-	kv("rawblock_device_write_bytes_hot", ds.WriteBytesByClass[rawblock.ClassHot])
-	kv("rawblock_device_write_bytes_cold", ds.WriteBytesByClass[rawblock.ClassCold])
+	classInfo(kv, "rawblock_device_write_bytes", ds.WriteBytesByClass)
 	out["rawblock"] = b.String()
 	return out
 }
 
-// rawblockCollector exports the engine's counters at scrape time.
-type rawblockCollector struct {
+// logInfo writes the counters of a log tier's engine as INFO fields named
+// prefix_...: the NVMe tier's (rawblock) and the DAX tier's (dax).
+func logInfo(kv func(string, any), prefix string, es rawblock.EngineStats) {
+	kv(prefix+"_block_size", es.BlockSize)
+	kv(prefix+"_region_size", es.RegionSize)
+	kv(prefix+"_regions", es.Regions)
+	kv(prefix+"_regions_free", es.FreeRegions)
+	kv(prefix+"_regions_open", es.OpenRegions)
+	kv(prefix+"_regions_sealed", es.SealedRegions)
+	kv(prefix+"_regions_reclaiming", es.ReclaimingRegions)
+	kv(prefix+"_reads", es.Reads)
+	kv(prefix+"_writes", es.Writes)
+	kv(prefix+"_read_bytes", es.ReadBytes)
+	kv(prefix+"_write_bytes", es.WriteBytes)
+	kv(prefix+"_reclaims", es.Reclaims)
+	kv(prefix+"_reinsertions", es.Reinsertions)
+	kv(prefix+"_trims", es.Trims)
+	kv(prefix+"_checksum_failures", es.ChecksumFailures)
+	kv(prefix+"_io_errors", es.IOErrors)
+	kv(prefix+"_corrupt_records", es.CorruptRecords)
+	kv(prefix+"_recovered_entries", es.Recovered)
+	kv(prefix+"_index_bytes", es.IndexBytes)
+}
+
+// placementClasses names the placement classes for INFO and metrics.
+var placementClasses = []struct {
+	name string
+	c    rawblock.Class
+}{{"meta", rawblock.ClassMeta}, {"hot", rawblock.ClassHot}, {"cold", rawblock.ClassCold}}
+
+// classInfo writes a device's written bytes by placement class as INFO
+// fields named prefix_meta, prefix_hot, prefix_cold.
+func classInfo(kv func(string, any), prefix string, byClass [3]int64) {
+	for _, cl := range placementClasses {
+		kv(prefix+"_"+cl.name, byClass[cl.c])
+	}
+}
+
+// logDevice is what a log tier's collector reads from the tier's device,
+// beyond the engine's counters: its bytes written by placement class, and
+// its own metrics.
+type logDevice interface {
+	prometheus.Collector
+	writeBytesByClass() [3]int64
+}
+
+// logCollector exports the counters of a log tier's engine and device at
+// scrape time, as kvresp_<subsystem>_*: the NVMe tier's (rawblock) and the
+// DAX tier's (dax).
+type logCollector struct {
 	rb      *rawblock.Engine
-	dev     *rawblock.FileDevice
-	depth   *prometheus.Desc
+	dev     logDevice
 	classes *prometheus.Desc
 	regions *prometheus.Desc
 	ops     *prometheus.Desc
@@ -196,29 +224,42 @@ type rawblockCollector struct {
 	index   *prometheus.Desc
 }
 
-func newRawblockCollector(rb *rawblock.Engine, dev *rawblock.FileDevice) *rawblockCollector {
-	return &rawblockCollector{
+// newLogCollector names the metrics kvresp_<sub>_* and says "the <what>" in
+// their help.
+func newLogCollector(sub, what string, rb *rawblock.Engine, dev logDevice) *logCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("kvresp_"+sub+"_"+name, help, labels, nil)
+	}
+	return &logCollector{
 		rb:      rb,
 		dev:     dev,
-		depth:   prometheus.NewDesc("kvresp_rawblock_queue_depth", "I/Os in flight on the NVMe tier's device.", nil, nil),
-		classes: prometheus.NewDesc("kvresp_rawblock_write_bytes_total", "Bytes written to the NVMe tier's device, by placement class.", []string{"class"}, nil),
-		regions: prometheus.NewDesc("kvresp_rawblock_regions", "Regions of the NVMe tier's log, by state.", []string{"state"}, nil),
-		ops:     prometheus.NewDesc("kvresp_rawblock_io_total", "Device reads and writes of the NVMe tier.", []string{"op"}, nil),
-		bytes:   prometheus.NewDesc("kvresp_rawblock_io_bytes_total", "Bytes read from and written to the NVMe tier's device.", []string{"op"}, nil),
-		events:  prometheus.NewDesc("kvresp_rawblock_events_total", "NVMe tier events: reclaims, reinsertions, trims, checksum failures, I/O errors, corrupt records.", []string{"event"}, nil),
-		index:   prometheus.NewDesc("kvresp_rawblock_index_bytes", "DRAM held by the NVMe tier's index.", nil, nil),
+		classes: d("write_bytes_total", "Bytes written to the "+what+"'s device, by placement class.", "class"),
+		regions: d("regions", "Regions of the "+what+"'s log, by state.", "state"),
+		ops:     d("io_total", "Device reads and writes of the "+what+".", "op"),
+		bytes:   d("io_bytes_total", "Bytes read from and written to the "+what+"'s device.", "op"),
+		events:  d("events_total", "Events of the "+what+": reclaims, reinsertions, trims, checksum failures, I/O errors, corrupt records.", "event"),
+		index:   d("index_bytes", "DRAM held by the "+what+"'s index."),
 	}
+}
+
+// newRawblockCollector exports the NVMe tier's counters.
+func newRawblockCollector(rb *rawblock.Engine, dev *rawblock.FileDevice) *logCollector {
+	return newLogCollector("rawblock", "NVMe tier", rb, &fileDeviceMetrics{
+		dev:   dev,
+		depth: prometheus.NewDesc("kvresp_rawblock_queue_depth", "I/Os in flight on the NVMe tier's device.", nil, nil),
+	})
 }
 
 // Describe implements prometheus.Collector.
-func (c *rawblockCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index, c.depth, c.classes} {
+func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index, c.classes} {
 		ch <- d
 	}
+	c.dev.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
-func (c *rawblockCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	es := c.rb.EngineStats()
 	g := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
@@ -241,12 +282,25 @@ func (c *rawblockCollector) Collect(ch chan<- prometheus.Metric) {
 	n(c.events, es.IOErrors, "io_error")
 	n(c.events, es.CorruptRecords, "corrupt_record")
 	g(c.index, float64(es.IndexBytes))
-	ds := c.dev.Stats()
-	g(c.depth, float64(ds.QueueDepth))
-	for _, cl := range []struct {
-		name string
-		c    rawblock.Class
-	}{{"meta", rawblock.ClassMeta}, {"hot", rawblock.ClassHot}, {"cold", rawblock.ClassCold}} {
-		n(c.classes, uint64(ds.WriteBytesByClass[cl.c]), cl.name)
+	byClass := c.dev.writeBytesByClass()
+	for _, cl := range placementClasses {
+		n(c.classes, uint64(byClass[cl.c]), cl.name)
 	}
+	c.dev.Collect(ch)
+}
+
+// fileDeviceMetrics are the NVMe tier's device metrics.
+type fileDeviceMetrics struct {
+	dev   *rawblock.FileDevice
+	depth *prometheus.Desc
+}
+
+func (m *fileDeviceMetrics) writeBytesByClass() [3]int64 { return m.dev.Stats().WriteBytesByClass }
+
+// Describe implements prometheus.Collector.
+func (m *fileDeviceMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.depth }
+
+// Collect implements prometheus.Collector.
+func (m *fileDeviceMetrics) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(m.depth, prometheus.GaugeValue, float64(m.dev.Stats().QueueDepth))
 }
