@@ -23,23 +23,25 @@ type demotion struct {
 }
 
 // demoter moves evicted items down one tier in the background through a
-// bounded queue. A full queue makes the evicting goroutine wait (writers slow
-// to the lower tier's speed) up to a bound, after which the item is dropped
-// and counted: the bound breaks the cycle where the lower tier itself needs
-// memory that only eviction can free.
+// bounded queue per tier boundary, each with its own writers, so that writers
+// waiting on a full lower tier never hold up what that tier's own reclaim
+// sends further down. A full queue makes the evicting goroutine wait (writers
+// slow to the lower tier's speed) up to a bound, after which the item is
+// dropped and counted: the bound breaks the cycle where the lower tier itself
+// needs memory that only eviction can free.
 type demoter struct {
 	s    *Store
-	ch   chan *demotion
+	ch   []chan *demotion // index: the tier the items leave
 	wait time.Duration
 
 	mu       sync.Mutex
 	inflight map[string]*demotion
-	closed   bool // guarded by sending
-	// sending is held (read) while an item is sent on ch and (write) to
-	// close ch, so that no send meets a closed channel.
+	closed   []bool // per boundary, guarded by sending
+	// sending is held (read) while an item is sent on a channel and (write)
+	// to close one, so that no send meets a closed channel.
 	sending sync.RWMutex
 
-	wg                       sync.WaitGroup
+	wg                       []sync.WaitGroup
 	demoted, dropped, failed atomic.Uint64
 	cancelled, hits          atomic.Uint64
 	lastDropLog, lastFailLog atomic.Int64  // Unix second of the last warning of each kind
@@ -53,11 +55,16 @@ type demoter struct {
 // is evicted again only after it was written or promoted back.
 const demoteWorkers = 8
 
-func newDemoter(s *Store, depth int, wait time.Duration) *demoter {
-	d := &demoter{s: s, ch: make(chan *demotion, depth), wait: wait, inflight: map[string]*demotion{}}
-	for range demoteWorkers {
-		d.wg.Add(1)
-		go d.run()
+// newDemoter starts the writers of each of the boundaries between tiers.
+func newDemoter(s *Store, depth int, wait time.Duration, boundaries int) *demoter {
+	d := &demoter{s: s, wait: wait, inflight: map[string]*demotion{},
+		ch: make([]chan *demotion, boundaries), closed: make([]bool, boundaries), wg: make([]sync.WaitGroup, boundaries)}
+	for b := range d.ch {
+		d.ch[b] = make(chan *demotion, depth)
+		for range demoteWorkers {
+			d.wg[b].Add(1)
+			go d.run(b)
+		}
 	}
 	return d
 }
@@ -83,20 +90,21 @@ func (d *demoter) register(key string, it tiers.Item, from int) *demotion {
 func (d *demoter) send(dm *demotion) {
 	d.sending.RLock()
 	defer d.sending.RUnlock()
-	if d.closed {
+	if d.closed[dm.from] {
 		d.forget(dm)
 		d.drop(dm)
 		return
 	}
+	ch := d.ch[dm.from]
 	select {
-	case d.ch <- dm:
+	case ch <- dm:
 		return
 	default:
 	}
 	t := time.NewTimer(d.wait)
 	defer t.Stop()
 	select {
-	case d.ch <- dm:
+	case ch <- dm:
 	case <-t.C:
 		d.forget(dm)
 		d.drop(dm)
@@ -182,8 +190,9 @@ func (d *demoter) find(key string) (tiers.Item, bool) {
 	return dm.item, true
 }
 
-func (d *demoter) run() {
-	defer d.wg.Done()
+// run writes what leaves tier b.
+func (d *demoter) run(b int) {
+	defer d.wg[b].Done()
 	// After failStreak failures in a row (of this worker) the next tier is
 	// taken to be failing: for a second, demotions are dropped at once
 	// (counted) rather than each waiting on it, so DRAM frees memory and
@@ -191,7 +200,7 @@ func (d *demoter) run() {
 	const failStreak = 3
 	streak := 0
 	var pauseUntil time.Time
-	for dm := range d.ch {
+	for dm := range d.ch[b] {
 		dm.mu.Lock()
 		switch {
 		case dm.cancelled.Load():
@@ -219,17 +228,21 @@ func (d *demoter) run() {
 	}
 }
 
-// close writes what is queued and stops the worker.
+// close writes what is queued and stops the writers, from the top boundary
+// down: what the lower tiers evict while the upper queues drain still goes
+// down.
 func (d *demoter) close() {
-	d.sending.Lock()
-	if d.closed {
+	for b := range d.ch {
+		d.sending.Lock()
+		if d.closed[b] {
+			d.sending.Unlock()
+			continue
+		}
+		d.closed[b] = true
+		close(d.ch[b])
 		d.sending.Unlock()
-		return
+		d.wg[b].Wait()
 	}
-	d.closed = true
-	close(d.ch)
-	d.sending.Unlock()
-	d.wg.Wait()
 }
 
 // setExpire changes the expiry of a waiting demotion, reporting whether

@@ -102,7 +102,7 @@ func New(o Options) (*Store, error) {
 	}
 	s := &Store{tiers: o.Tiers, now: o.Now, log: o.Logger, promote: o.Promote, writeThrough: o.WriteThrough}
 	if len(s.tiers) > 1 {
-		s.dem = newDemoter(s, o.DemoteQueue, o.DemoteWait)
+		s.dem = newDemoter(s, o.DemoteQueue, o.DemoteWait, len(s.tiers)-1)
 	}
 	for i, t := range s.tiers {
 		if e, ok := t.(evictNotifier); ok {

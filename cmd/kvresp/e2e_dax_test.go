@@ -54,11 +54,12 @@ func runKvresp(t *testing.T, args ...string) (int, string) {
 // restart; the tier is in INFO and /metrics; kvresp check -dax passes on the stopped image and
 // fails once a stored value is damaged, which the server then reads as a counted miss.
 //
-// The NVMe tier is written through (rawblock-write-mode always) and reads do not promote, so
-// that store's one demotion worker serves only the NVMe tier's evictions into the DAX tier:
-// with DRAM's evictions into a full NVMe tier on the same worker, each waits for the NVMe
-// tier's reclaim, whose own evictions wait for that worker, and items are dropped after the
-// queue's timeout (a store change, one worker per tier boundary, lifts this).
+// The NVMe tier is written through (rawblock-write-mode always) and reads do not promote:
+// with DRAM evicting into a full NVMe tier, that tier's reclaim reads each value it sends down
+// into arena memory, whose allocation evicts from DRAM into the queue whose writers wait for
+// that very reclaim, and items are dropped after the queue's timeout. Writers per tier
+// boundary (store) removed the other half of that cycle; reclaim reading through reserved
+// buffers would remove this one.
 func TestE2EDax(t *testing.T) {
 	skipOnRedis(t, "no DAX tier")
 	daxPath := shmFile(t)
