@@ -148,18 +148,7 @@ func (s *server) stopGracefully(t *testing.T) {
 // runCheck runs `kvresp check path` and returns its exit status and output.
 func runCheck(t *testing.T, path string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, serverBin, "check", path).CombinedOutput()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &ee) && ee.Exited():
-		return ee.ExitCode(), string(out)
-	}
-	t.Fatalf("kvresp check %s: %v\n%s", path, err, out)
-	return 0, ""
+	return runKvresp(t, "check", path)
 }
 
 // rbKey is a key the tier tests write, with the size of its values (rbValue).
