@@ -16,6 +16,7 @@ func init() {
 		&command{name: "info", arity: -1, flags: flagLoading | flagStale, group: "server", since: "1.0.0", summary: "Returns information and statistics about the server.", fn: cmdInfo},
 		&command{name: "config", arity: -2, flags: flagAdmin, group: "server", since: "2.0.0", summary: "A container for server configuration commands.", fn: cmdConfig, subs: configSubs()},
 		&command{name: "command", arity: -1, flags: flagLoading | flagStale, group: "server", since: "2.8.13", summary: "Returns detailed information about all commands.", fn: cmdCommand, subs: commandSubs()},
+		&command{name: "shutdown", arity: -1, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: "server", since: "1.0.0", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", fn: cmdShutdown},
 		&command{name: "time", arity: 1, flags: flagFast | flagLoading | flagStale, group: "server", since: "2.6.0", summary: "Returns the server time.", fn: cmdTime},
 	)
 }
@@ -25,6 +26,39 @@ func cmdTime(c *conn, req *request) {
 	c.wr.array(2)
 	c.wr.bulkString(strconv.FormatInt(now.Unix(), 10))
 	c.wr.bulkString(strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
+}
+
+// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: the graceful shutdown SIGTERM starts
+// (what only DRAM holds is written down to the tiers below, which is kvresp's SAVE; NOSAVE is
+// accepted and changes nothing, since a value acknowledged to a lower tier must stay there).
+// As in Redis, a SHUTDOWN that goes ahead gets no reply: the connection closes.
+func cmdShutdown(c *conn, req *request) {
+	var save, nosave bool
+	for _, a := range req.args[1:] {
+		switch strings.ToLower(string(a)) {
+		case "save":
+			save = true
+		case "nosave":
+			nosave = true
+		case "now", "force":
+		case "abort":
+			c.wr.error("ERR No shutdown in progress.")
+			return
+		default:
+			c.wr.error(errSyntax)
+			return
+		}
+	}
+	switch {
+	case save && nosave:
+		c.wr.error(errSyntax)
+		return
+	case c.s.shutdown == nil:
+		c.wr.error("ERR shutdown is not available in this server")
+		return
+	}
+	c.s.shutdownOnce.Do(func() { c.s.shutdown(fmt.Sprintf("SHUTDOWN from client id=%d", c.id)) })
+	c.closeAfter = true
 }
 
 // infoSections are INFO's sections in Redis's order; "tiers" is kvresp's.

@@ -61,7 +61,10 @@ type Options struct {
 	// InfoSections are extra INFO sections (name -> body) from other parts,
 	// such as configuration facts cmd/kvresp knows.
 	InfoSections func() map[string]string
-	Logger       *slog.Logger
+	// Shutdown is what SHUTDOWN calls: it must begin a graceful shutdown (the one SIGTERM
+	// starts) and return at once. nil: SHUTDOWN answers an error.
+	Shutdown func(reason string)
+	Logger   *slog.Logger
 }
 
 // Validate reports every problem with the options.
@@ -93,9 +96,12 @@ type Server struct {
 	log     *slog.Logger
 	version string
 	extra   func() map[string]string
-	started time.Time
-	runID   string
-	bigBulk int
+	// shutdown is Options.Shutdown; shutdownOnce makes a second SHUTDOWN a no-op.
+	shutdown     func(reason string)
+	shutdownOnce sync.Once
+	started      time.Time
+	runID        string
+	bigBulk      int
 	// writeStall is how long a client may leave its replies unread.
 	writeStall time.Duration
 
@@ -153,6 +159,7 @@ func NewServer(o Options) (*Server, error) {
 		log:        o.Logger,
 		version:    o.Version,
 		extra:      o.InfoSections,
+		shutdown:   o.Shutdown,
 		started:    time.Now(),
 		runID:      newRunID(),
 		bigBulk:    o.BigBulk,

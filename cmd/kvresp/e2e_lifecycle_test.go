@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,6 +39,34 @@ func TestE2EShutdownSIGTERM(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", s.addr, 5*time.Second); err == nil {
 		t.Fatal("the port still accepts connections after shutdown")
 	}
+}
+
+// TestE2EShutdownCommand: `redis-cli shutdown` stops the server as SIGTERM does: exit status 0,
+// and what only DRAM held is on the NVMe tier when it starts again. Bad arguments are answered
+// and change nothing.
+func TestE2EShutdownCommand(t *testing.T) {
+	cli := needTool(t, "redis-cli")
+	o := serverOptions{dir: t.TempDir()}
+	s := startServer(t, o)
+	rc := s.resp(t)
+	rc.do("-ERR syntax error\r\n", "SHUTDOWN", "LATER")
+	rc.do("-ERR syntax error\r\n", "SHUTDOWN", "SAVE", "NOSAVE")
+	rc.do("-ERR No shutdown in progress.\r\n", "SHUTDOWN", "ABORT")
+	rc.do("+OK\r\n", "SET", "kept", "across the shutdown")
+	if out, err := exec.Command(cli, "-p", s.port(), "shutdown").CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli shutdown: %v: %s", err, out)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(stopWithin):
+		t.Fatalf("server still running %v after SHUTDOWN; log:\n%s", stopWithin, s.log())
+	}
+	if s.exitErr != nil {
+		t.Fatalf("server exited with %v after SHUTDOWN, want status 0; log:\n%s", s.exitErr, s.log())
+	}
+	skipOnRedis(t, "redis-server keeps its data only with an RDB or AOF, which the tests turn off")
+	s = startServer(t, o)
+	s.resp(t).do("$19\r\nacross the shutdown\r\n", "GET", "kept")
 }
 
 // TestE2EConfigFile: like redis-server, the first argument may be a config file of

@@ -194,6 +194,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 			log.Error("writing DRAM down at shutdown", "err", err)
 		}
 	}()
+	shutdownReq := make(chan string, 1)
 	srv, err := resp.NewServer(resp.Options{
 		Store:            st,
 		Arena:            arena,
@@ -215,6 +216,13 @@ func serve(cfg *Config, log *slog.Logger) error {
 				m["dax"] = dx.info()
 			}
 			return m
+		},
+		// SHUTDOWN takes the same path as SIGTERM.
+		Shutdown: func(reason string) {
+			select {
+			case shutdownReq <- reason:
+			default:
+			}
 		},
 		Logger: log,
 	})
@@ -255,6 +263,8 @@ func serve(cfg *Config, log *slog.Logger) error {
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
+	case r := <-shutdownReq:
+		log.Info("shutting down", "reason", r)
 	case serveErr = <-errc:
 		log.Error("listener failed", "err", serveErr)
 	}
