@@ -36,15 +36,26 @@ func (e *Engine) expired(v ival) bool { return v.expireAt != 0 && v.expireAt <= 
 // counted in Errors. An expired entry is a miss and stays indexed until its region is
 // reclaimed (it still hides older versions of its key).
 func (e *Engine) Get(key string) (tiers.Item, bool, error) {
+	it, ok := e.fetch(key, true)
+	if !ok {
+		e.c.misses.Add(1)
+		return tiers.Item{}, false, nil
+	}
+	e.c.hits.Add(1)
+	return it, true, nil
+}
+
+// fetch reads key's current value, as Get does but without counting a hit or a miss; touch
+// sets the entry's access bit (a client read it).
+func (e *Engine) fetch(key string, touch bool) (tiers.Item, bool) {
 	h := keyHash(key)
-	loc, ok := e.lookup(h, true)
+	loc, ok := e.lookup(h, touch)
 	if ok && e.expired(loc.v) {
 		e.c.expired.Add(1)
 		ok = false
 	}
 	if !ok {
-		e.c.misses.Add(1)
-		return tiers.Item{}, false, nil
+		return tiers.Item{}, false
 	}
 	_, _, val, err := e.readEntry(loc, key, true)
 	if err == nil && e.regions[loc.region].gen.Load() != loc.gen {
@@ -53,11 +64,9 @@ func (e *Engine) Get(key string) (tiers.Item, bool, error) {
 	}
 	if err != nil {
 		e.readFailed(h, loc, err)
-		e.c.misses.Add(1)
-		return tiers.Item{}, false, nil
+		return tiers.Item{}, false
 	}
-	e.c.hits.Add(1)
-	return tiers.Item{Buf: val, ExpireAt: loc.v.expireAt}, true, nil
+	return tiers.Item{Buf: val, ExpireAt: loc.v.expireAt}, true
 }
 
 // readFailed counts a failed read and drops an index slot whose entry is damaged.
@@ -94,7 +103,10 @@ func (e *Engine) Stat(key string) (tiers.Meta, bool, error) {
 // Put implements tiers.Tier. The value is written straight from it.Buf when it is large; the
 // engine keeps no reference to it after Put returns. With Options.Sync Put returns once the
 // entry is durable; an error leaves the previous value (or nothing) in place.
-func (e *Engine) Put(key string, it tiers.Item) error {
+func (e *Engine) Put(key string, it tiers.Item) error { return e.put(key, it, e.opt.Sync) }
+
+// put writes key's entry; with durable it returns once the entry is durable.
+func (e *Engine) put(key string, it tiers.Item, durable bool) error {
 	if it.Buf == nil {
 		return errors.New("rawblock: put of a nil buffer")
 	}
@@ -123,7 +135,7 @@ func (e *Engine) Put(key string, it tiers.Item) error {
 	}
 	hdr := entryHeader{keyLen: len(key), valueLen: vlen, seq: s.seq, expireAt: rec.expireAt, epoch: s.r.epoch}
 	err = e.writeEntry(s, ClassHot, key, hdr, it.Buf.Bytes())
-	if err == nil && e.opt.Sync {
+	if err == nil && durable {
 		err = e.syncEntry(s)
 	}
 	if err == nil {
@@ -217,22 +229,18 @@ func (e *Engine) Delete(key string) (bool, error) {
 // sequence number) and made durable: a restart must not bring the key back with its old
 // expiry, or without one after it was given a TTL that has passed. Callers serialise
 // operations on one key (store holds its key lock), so nothing writes the key in between.
+// The read is not a client's: it counts no hit and does not mark the entry read.
 func (e *Engine) SetExpire(key string, expireAt int64) (bool, error) {
-	it, ok, err := e.Get(key)
-	if err != nil || !ok {
-		return false, err
+	if m, ok, _ := e.Stat(key); !ok || m.ExpireAt == expireAt {
+		return ok, nil // absent, or unchanged: no I/O
+	}
+	it, ok := e.fetch(key, false)
+	if !ok {
+		return false, nil
 	}
 	defer it.Buf.Release()
-	if it.ExpireAt == expireAt {
-		return true, nil
-	}
-	if err := e.Put(key, tiers.Item{Buf: it.Buf, ExpireAt: expireAt}); err != nil {
+	if err := e.put(key, tiers.Item{Buf: it.Buf, ExpireAt: expireAt}, true); err != nil {
 		return false, err
-	}
-	if !e.opt.Sync {
-		if err := e.Sync(); err != nil {
-			return true, err
-		}
 	}
 	return true, nil
 }
