@@ -70,19 +70,11 @@ func TestE2EDax(t *testing.T) {
 	s := startServer(t, o)
 	rc := s.resp(t)
 
-	type kv struct {
-		key  string
-		size int
-	}
-	var keys []kv
+	var keys []rbKey
 	for i := 0; i < 96; i++ {
-		keys = append(keys, kv{fmt.Sprintf("chunk:%02d", i), 1<<20 - 4096 + i*37}, kv{fmt.Sprintf("meta:%02d", i), 28})
+		keys = append(keys, rbKey{fmt.Sprintf("chunk:%02d", i), 1<<20 - 4096 + i*37}, rbKey{fmt.Sprintf("meta:%02d", i), 28})
 	}
-	for _, k := range keys {
-		rc.setChunk(k.key, rbValue(k.key, 1, k.size))
-		rc.expect("+OK\r\n")
-	}
-	waitFor(t, time.Minute, fmt.Sprintf("DBSIZE to reach %d", len(keys)), func() bool { return rc.dbsize() == int64(len(keys)) })
+	rc.setKeys(keys)
 	tiers := rc.info("tiers")
 	if tiers["tier_order"] != "dram,rawblock,dax" {
 		t.Errorf("tier_order %q, want dram,rawblock,dax", tiers["tier_order"])
@@ -90,19 +82,7 @@ func TestE2EDax(t *testing.T) {
 	if n := infoInt(t, tiers, "tier_dax_items"); n == 0 {
 		t.Fatalf("nothing reached the DAX tier: the test does not exercise it; INFO tiers: %v", tiers)
 	}
-	verify := func(when string) {
-		t.Helper()
-		for _, k := range keys {
-			got, ok := rc.get(k.key)
-			switch {
-			case !ok:
-				t.Errorf("GET %s %s: missing", k.key, when)
-			case !bytes.Equal(got, rbValue(k.key, 1, k.size)):
-				t.Errorf("GET %s %s: %d bytes differ from the %d written", k.key, when, len(got), k.size)
-			}
-		}
-	}
-	verify("from the cascade")
+	rc.verifyKeys(keys, "from the cascade")
 	in := rc.info("dax")
 	if in["dax_device_mode"] != "file" || in["dax_device_map_sync"] != "0" || in["dax_device_flush"] != "msync" {
 		t.Errorf("INFO dax on tmpfs: mode %q, map_sync %q, flush %q; want file, 0, msync", in["dax_device_mode"], in["dax_device_map_sync"], in["dax_device_flush"])
@@ -129,7 +109,7 @@ func TestE2EDax(t *testing.T) {
 	if n := infoInt(t, rc.info("dax"), "dax_recovered_entries"); n == 0 {
 		t.Error("dax_recovered_entries = 0 after a restart")
 	}
-	verify("after a restart")
+	rc.verifyKeys(keys, "after a restart")
 	s.stopGracefully(t)
 
 	// Damage every copy of one value in the image: check finds it, the server misses it.
