@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian bookworm machine, and nothing when it is all
 # there already (idempotent and quick):
-#   - redis-server, redis-cli, redis-benchmark, tmux and python3-redis, which the end-to-end tests
-#     in cmd/kvresp drive (apt-get, as root; otherwise it says what to install and fails);
+#   - redis-server, redis-cli, redis-benchmark, redis-sentinel, tmux and python3-redis, which the
+#     end-to-end tests in cmd/kvresp and the upstream tests in tiers/redisup drive (apt-get, as
+#     root; otherwise it says what to install and fails);
 #   - staticcheck, pinned, into ./.bin (a directory that ignores itself in git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,14 +16,14 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 missing=()
-for tool in redis-server redis-cli redis-benchmark tmux; do
+for tool in redis-server redis-cli redis-benchmark redis-sentinel tmux; do
 	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import redis.asyncio' >/dev/null 2>&1; then
 	missing+=("python3-redis")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-	pkgs=(redis-server redis-tools python3-redis tmux)
+	pkgs=(redis-server redis-tools redis-sentinel python3-redis tmux)
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps: missing ${missing[*]}; as root run: apt-get install -y --no-install-recommends ${pkgs[*]}" >&2
 		exit 1

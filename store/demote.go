@@ -8,7 +8,8 @@ import (
 	"kvresp/tiers"
 )
 
-// demotion is an item evicted from tier from on its way to tier from+1. It
+// demotion is an item on its way across boundary from: evicted from tier
+// from to tier from+1, or (the upstream queue) from the node to the upstream. It
 // holds a reference to the value until it is written. While it waits, reads
 // find it (the key is in no tier meanwhile), and a write or delete of the key
 // cancels it, so an old value never lands below a newer one.
@@ -30,9 +31,11 @@ type demotion struct {
 // dropped and counted: the bound breaks the cycle where the lower tier itself
 // needs memory that only eviction can free.
 type demoter struct {
-	s    *Store
-	ch   []chan *demotion // index: the tier the items leave
-	wait time.Duration
+	s       *Store
+	ch      []chan *demotion // index: the boundary the items cross
+	targets []tiers.Tier     // index: the boundary; where its items go
+	wait    time.Duration
+	what    string // in warnings: "demotion" or "upstream write"
 
 	mu       sync.Mutex
 	inflight map[string]*demotion
@@ -46,6 +49,9 @@ type demoter struct {
 	cancelled, hits          atomic.Uint64
 	lastDropLog, lastFailLog atomic.Int64  // Unix second of the last warning of each kind
 	cancelledLate            atomic.Uint64 // cancelled after their write: overwritten below
+	// onWritten, when set, is told of each item written, under the item's
+	// lock (a cancel of the key waits for it).
+	onWritten func(key string)
 }
 
 // demoteWorkers is how many demotions are written at once: a lower tier that splits a value
@@ -55,9 +61,11 @@ type demoter struct {
 // is evicted again only after it was written or promoted back.
 const demoteWorkers = 8
 
-// newDemoter starts the writers of each of the boundaries between tiers.
-func newDemoter(s *Store, depth int, wait time.Duration, boundaries int) *demoter {
-	d := &demoter{s: s, wait: wait, inflight: map[string]*demotion{},
+// newDemoter starts the writers of each boundary; targets[b] is the tier
+// what crosses boundary b is written to.
+func newDemoter(s *Store, what string, depth int, wait time.Duration, targets []tiers.Tier) *demoter {
+	boundaries := len(targets)
+	d := &demoter{s: s, what: what, wait: wait, inflight: map[string]*demotion{}, targets: targets,
 		ch: make([]chan *demotion, boundaries), closed: make([]bool, boundaries), wg: make([]sync.WaitGroup, boundaries)}
 	for b := range d.ch {
 		d.ch[b] = make(chan *demotion, depth)
@@ -125,7 +133,7 @@ func (d *demoter) forget(dm *demotion) {
 func (d *demoter) drop(dm *demotion) {
 	n := d.dropped.Add(1)
 	if now := time.Now().Unix(); d.lastDropLog.Swap(now) != now {
-		d.s.log.Warn("demotion queue full: evicted items dropped", "key", dm.key, "dropped_total", n)
+		d.s.log.Warn(d.what+" queue full: items dropped", "key", dm.key, "dropped_total", n)
 	}
 	dm.item.Buf.Release()
 }
@@ -207,19 +215,22 @@ func (d *demoter) run(b int) {
 		case streak >= failStreak && time.Now().Before(pauseUntil):
 			d.failed.Add(1)
 		default:
-			next := d.s.tiers[dm.from+1]
+			next := d.targets[dm.from]
 			if err := next.Put(dm.key, dm.item); err != nil {
 				d.failed.Add(1)
 				if streak++; streak >= failStreak {
 					pauseUntil = time.Now().Add(time.Second)
 				}
 				if now := time.Now().Unix(); d.lastFailLog.Swap(now) != now {
-					d.s.log.Warn("demotion failed: evicted items dropped", "key", dm.key, "tier", next.Name(), "err", err, "failed_total", d.failed.Load())
+					d.s.log.Warn(d.what+" failed: items dropped", "key", dm.key, "tier", next.Name(), "err", err, "failed_total", d.failed.Load())
 				}
 			} else {
 				streak = 0
 				dm.written = true
 				d.demoted.Add(1)
+				if d.onWritten != nil {
+					d.onWritten(dm.key)
+				}
 			}
 		}
 		dm.mu.Unlock()

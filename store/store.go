@@ -42,6 +42,16 @@ type Options struct {
 	// queue before the item is dropped and counted: 0 means 2s.
 	DemoteQueue int
 	DemoteWait  time.Duration
+	// Upstream is the store shared by the fleet below the local tiers (a
+	// tiers.Proxy), nil for none; UpstreamModes say how it is used.
+	Upstream      tiers.Tier
+	UpstreamModes UpstreamModes
+	// UpstreamQueue is how many writes to the upstream (write-through-async
+	// and write-back) may wait: 0 means 64. UpstreamWait is how long a SET
+	// or an eviction waits for room in a full queue before the write is
+	// dropped and counted: 0 means DemoteWait.
+	UpstreamQueue int
+	UpstreamWait  time.Duration
 	// Now returns the current Unix time in milliseconds; nil = wall clock.
 	Now func() int64
 	// Logger receives one line per notable event; nil = slog.Default().
@@ -60,6 +70,15 @@ func (o Options) Validate() error {
 	if o.DemoteQueue < 0 {
 		errs = append(errs, errors.New("store: the demotion queue length must not be negative"))
 	}
+	if o.UpstreamQueue < 0 {
+		errs = append(errs, errors.New("store: the upstream queue length must not be negative"))
+	}
+	if o.Upstream == nil && o.UpstreamModes != (UpstreamModes{}) {
+		errs = append(errs, errors.New("store: upstream modes without an upstream"))
+	}
+	if err := o.UpstreamModes.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for i, t := range o.Tiers {
 		if t == nil {
 			errs = append(errs, fmt.Errorf("store: tier %d is nil", i))
@@ -77,6 +96,7 @@ type Store struct {
 	writeThrough bool
 	dem          *demoter // nil with one tier
 	locks        [stripes]sync.Mutex
+	upstream     // up is nil without an upstream
 
 	hits, misses   atomic.Uint64
 	promoted       atomic.Uint64
@@ -102,7 +122,10 @@ func New(o Options) (*Store, error) {
 	}
 	s := &Store{tiers: o.Tiers, now: o.Now, log: o.Logger, promote: o.Promote, writeThrough: o.WriteThrough}
 	if len(s.tiers) > 1 {
-		s.dem = newDemoter(s, o.DemoteQueue, o.DemoteWait, len(s.tiers)-1)
+		s.dem = newDemoter(s, "demotion", o.DemoteQueue, o.DemoteWait, s.tiers[1:])
+	}
+	if o.Upstream != nil {
+		s.initUpstream(o)
 	}
 	for i, t := range s.tiers {
 		if e, ok := t.(evictNotifier); ok {
@@ -145,13 +168,16 @@ func (s *Store) evicted(i int) tiers.EvictFunc {
 			dm := s.dem.register(key, it, i)
 			return func() { s.dem.send(dm) }
 		}
-		return func() { s.forget(key) }
+		if s.up != nil {
+			return s.evictedLast(key, it)
+		}
+		return func() { s.forget(key, true) }
 	}
 }
 
 // forget handles a key the last tier dropped: copies above it are no longer
-// clean, and its LMCache metadata companion goes.
-func (s *Store) forget(key string) {
+// clean, and, with companion, its LMCache metadata companion goes.
+func (s *Store) forget(key string, companion bool) {
 	if s.promote || s.writeThrough { // else nothing above is ever marked clean
 		for _, t := range s.tiers[:len(s.tiers)-1] {
 			if c, ok := t.(tiers.Cleaner); ok {
@@ -160,7 +186,7 @@ func (s *Store) forget(key string) {
 		}
 	}
 	base, ok := strings.CutSuffix(key, lmcacheChunkSuffix)
-	if !ok {
+	if !ok || !companion {
 		return
 	}
 	s.companionDrops.Add(1)
@@ -209,6 +235,9 @@ func (s *Store) writeDown(key string) (bool, error) {
 // a persistent second tier is warm), then lets the demotions under way
 // finish. It does not close the tiers.
 func (s *Store) Close() error {
+	if s.up != nil {
+		defer s.closeUpstream() // after the demoter's close: what it writes may go up
+	}
 	if s.dem == nil {
 		return nil
 	}
@@ -328,6 +357,11 @@ func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
 			return it, 0, true, nil
 		}
 	}
+	if s.up != nil {
+		if it, ok := s.getUpstream(key); ok {
+			return it, 0, true, nil
+		}
+	}
 	return tiers.Item{}, -1, false, firstErr
 }
 
@@ -350,6 +384,11 @@ func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
 			return m, 0, true, nil
 		}
 	}
+	if s.up != nil {
+		if m, ok := s.statUpstream(key); ok {
+			return m, len(s.tiers), true, nil
+		}
+	}
 	return tiers.Meta{}, -1, false, firstErr
 }
 
@@ -369,6 +408,9 @@ func (s *Store) deleteLocked(key string) (bool, error) {
 			// is cancelled before the lower tiers are cleared.
 			found = true
 		}
+	}
+	if s.up != nil && s.deleteUpstream(key) {
+		found = true
 	}
 	return found, errors.Join(errs...)
 }
@@ -519,6 +561,9 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 			return fail(fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 	}
+	if s.up != nil {
+		s.setUpstream(key, tiers.Item{Buf: buf, ExpireAt: exp})
+	}
 	res.Stored = true
 	return res, nil
 }
@@ -634,7 +679,7 @@ func (s *Store) Touch(key string) (bool, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	_, tier, ok, err := s.statLocked(key)
-	if ok {
+	if ok && tier < len(s.tiers) {
 		if tt, can := s.tiers[tier].(interface{ Touch(string) bool }); can {
 			tt.Touch(key)
 		}
@@ -691,12 +736,15 @@ func (s *Store) setExpireLocked(key string, tier int, at int64) (bool, error) {
 	if s.dem != nil && s.dem.setExpire(key, at) {
 		changed = true
 	}
-	for _, t := range s.tiers[max(tier, 0):] {
+	for _, t := range s.tiers[min(max(tier, 0), len(s.tiers)):] {
 		ok, err := t.SetExpire(key, at)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 		changed = changed || ok
+	}
+	if s.up != nil && s.setExpireUpstream(key, at, tier == len(s.tiers)) {
+		changed = true
 	}
 	return changed, errors.Join(errs...)
 }
@@ -790,6 +838,9 @@ func (s *Store) Flush() {
 	if s.dem != nil {
 		s.dem.cancelAll()
 	}
+	if s.up != nil {
+		s.flushUpstream()
+	}
 	for _, k := range s.keyspaces() {
 		k.Flush()
 	}
@@ -808,6 +859,8 @@ type Stats struct {
 	// value was written below (the cancelling write or delete follows it).
 	DemoteCancelledLate uint64
 	Tiers               []tiers.Stats
+	// Upstream is nil without an upstream.
+	Upstream *UpstreamStats
 }
 
 // Stats reports counters for INFO and metrics.
@@ -820,6 +873,9 @@ func (s *Store) Stats() Stats {
 	}
 	for _, t := range s.tiers {
 		st.Tiers = append(st.Tiers, t.Stats())
+	}
+	if s.up != nil {
+		st.Upstream = s.upstreamStats()
 	}
 	return st
 }

@@ -23,6 +23,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, limit int64) *fixture {
 	t.Helper()
+	return newFixtureWith(t, limit, nil)
+}
+
+// newFixtureWith is newFixture with options changed by opt, which may add
+// what the store sits on (an upstream).
+func newFixtureWith(t *testing.T, limit int64, opt func(*fixture, *Options)) *fixture {
+	t.Helper()
 	f := &fixture{}
 	f.clock.Store(1_000_000)
 	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: time.Second})
@@ -33,12 +40,20 @@ func newFixture(t *testing.T, limit int64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{Tiers: []tiers.Tier{tr}, Now: f.clock.Load})
+	f.arena = a
+	o := Options{Tiers: []tiers.Tier{tr}, Now: f.clock.Load}
+	if opt != nil {
+		opt(f, &o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.s, f.arena, f.tier = s, a, tr
+	f.s, f.tier = s, tr
 	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("store close: %v", err)
+		}
 		if err := tr.Check(); err != nil {
 			t.Errorf("tier check: %v", err)
 		}

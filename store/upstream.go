@@ -1,0 +1,324 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"kvresp/tiers"
+)
+
+// UpstreamModes say how the store uses its upstream.
+type UpstreamModes struct {
+	// ReadThrough: a local miss asks the upstream, and a value found there
+	// is admitted into the first tier.
+	ReadThrough bool
+	// WriteThrough: a SET is written upstream before it is acknowledged.
+	// An upstream that fails (or whose breaker is open) does not fail the
+	// SET: the value is kept locally, the failure counted.
+	WriteThrough bool
+	// WriteThroughAsync: a SET is queued for the upstream and acknowledged
+	// at once; a full queue makes the SET wait (backpressure) up to a bound.
+	WriteThroughAsync bool
+	// WriteBack: what the last local tier evicts goes upstream, unless the
+	// upstream holds that very value already.
+	WriteBack bool
+	// Exists: EXISTS, TTL, STRLEN and the conditions of SET (NX, XX) see
+	// keys that only the upstream holds.
+	Exists bool
+	// Delete: DEL removes the key upstream too, and a SET that is not
+	// written through removes the upstream's older value (else a later
+	// read-through would bring it back).
+	Delete bool
+}
+
+// UpstreamModeNames are the modes in the order String writes them.
+var UpstreamModeNames = []string{"read-through", "write-through", "write-through-async", "write-back", "exists", "del"}
+
+// DefaultUpstreamModes is what an upstream is used for unless told: a
+// shared cache that every node reads through, writes to without waiting,
+// asks about keys and deletes in.
+const DefaultUpstreamModes = "read-through,write-through-async,exists,del"
+
+func (m *UpstreamModes) flag(name string) *bool {
+	switch name {
+	case "read-through":
+		return &m.ReadThrough
+	case "write-through":
+		return &m.WriteThrough
+	case "write-through-async":
+		return &m.WriteThroughAsync
+	case "write-back":
+		return &m.WriteBack
+	case "exists":
+		return &m.Exists
+	case "del":
+		return &m.Delete
+	}
+	return nil
+}
+
+// ParseUpstreamModes parses a comma list of mode names ("none" or the empty
+// string for none).
+func ParseUpstreamModes(s string) (UpstreamModes, error) {
+	var m UpstreamModes
+	if s = strings.TrimSpace(s); s == "" || strings.EqualFold(s, "none") {
+		return m, nil
+	}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		f := m.flag(name)
+		if f == nil {
+			return UpstreamModes{}, fmt.Errorf("unknown upstream mode %q (modes: %s)", name, strings.Join(UpstreamModeNames, ", "))
+		}
+		*f = true
+	}
+	return m, m.validate()
+}
+
+func (m UpstreamModes) validate() error {
+	if m.WriteThrough && m.WriteThroughAsync {
+		return errors.New("upstream modes write-through and write-through-async exclude each other")
+	}
+	return nil
+}
+
+// String is the comma list ParseUpstreamModes reads back ("none" for none).
+func (m UpstreamModes) String() string {
+	var names []string
+	for _, n := range UpstreamModeNames {
+		if *m.flag(n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
+}
+
+// writes reports whether the store writes to the upstream at all.
+func (m UpstreamModes) writes() bool { return m.WriteThrough || m.WriteThroughAsync || m.WriteBack }
+
+// upstream is the store's side of the upstream. Operations on a key happen
+// under its key lock, as for the local tiers. Upstream failures never fail
+// a command: the upstream (a tiers.Proxy) counts them, and the node answers
+// from its local tiers.
+type upstream struct {
+	up   tiers.Tier // nil without an upstream
+	mode UpstreamModes
+	upq  *demoter // write-through-async and write-back; nil without them
+
+	// held is the set of keys (by hash) whose local value the upstream
+	// holds identically: read through, or written through. An eviction of
+	// such a key needs no write-back. It is lost at a restart (costing a
+	// redundant write-back, never a missing one); a hash collision can at
+	// worst skip the write-back of another key, a later miss, not wrong
+	// bytes.
+	heldMu sync.Mutex
+	held   map[uint64]struct{}
+
+	admitted, writeFailed, heldSkips atomic.Uint64
+	lastFailLog                      atomic.Int64
+}
+
+// UpstreamStats are the store's upstream counters.
+type UpstreamStats struct {
+	Modes string
+	// Admitted counts values read through into the first tier;
+	// WriteFailed synchronous write-throughs that failed (the SET was kept
+	// locally); HeldSkips evictions not written back because the upstream
+	// held the value already.
+	Admitted, WriteFailed, HeldSkips uint64
+	// Queue: writes waiting for the upstream, and the queue's counters.
+	Queued, QueueCap                              int
+	Written, Dropped, Failed, Cancelled, QueueHit uint64
+}
+
+func (s *Store) initUpstream(o Options) {
+	s.up, s.mode, s.held = o.Upstream, o.UpstreamModes, map[uint64]struct{}{}
+	if s.mode.WriteBack || s.mode.WriteThroughAsync {
+		depth, wait := o.UpstreamQueue, o.UpstreamWait
+		if depth == 0 {
+			depth = 64
+		}
+		if wait == 0 {
+			wait = o.DemoteWait
+		}
+		s.upq = newDemoter(s, "upstream write", depth, wait, []tiers.Tier{s.up})
+		s.upq.onWritten = s.setHeld
+	}
+}
+
+func (s *Store) setHeld(key string) {
+	s.heldMu.Lock()
+	s.held[xxhash.Sum64String(key)] = struct{}{}
+	s.heldMu.Unlock()
+}
+
+// takeHeld reports whether the upstream holds key's value, forgetting it.
+func (s *Store) takeHeld(key string) bool {
+	h := xxhash.Sum64String(key)
+	s.heldMu.Lock()
+	defer s.heldMu.Unlock()
+	_, ok := s.held[h]
+	delete(s.held, h)
+	return ok
+}
+
+// evictedLast handles a key the last local tier dropped: with write-back it
+// goes upstream unless held there already. Its LMCache companion stays when
+// the chunk is upstream.
+func (s *Store) evictedLast(key string, it tiers.Item) func() {
+	if s.takeHeld(key) {
+		s.heldSkips.Add(1)
+		return func() { s.forget(key, false) }
+	}
+	if s.mode.WriteBack && it.Buf != nil {
+		dm := s.upq.register(key, it, 0)
+		return func() {
+			s.upq.send(dm)
+			s.forget(key, false)
+		}
+	}
+	return func() { s.forget(key, true) }
+}
+
+// getUpstream finds key on its way up or, with read-through, upstream,
+// admitting what it finds into the first tier. The caller holds the key's
+// lock and found it in no local tier.
+func (s *Store) getUpstream(key string) (tiers.Item, bool) {
+	if s.upq != nil {
+		if it, ok := s.upq.find(key); ok {
+			return it, true
+		}
+	}
+	if !s.mode.ReadThrough {
+		return tiers.Item{}, false
+	}
+	it, ok, err := s.up.Get(key)
+	if err != nil || !ok {
+		return tiers.Item{}, false
+	}
+	if it.ExpireAt != 0 && it.ExpireAt <= s.now() {
+		it.Buf.Release()
+		return tiers.Item{}, false
+	}
+	// Marked before the Put so that an eviction the Put causes at once
+	// already knows the upstream has it.
+	s.setHeld(key)
+	if err := s.tiers[0].Put(key, tiers.Item{Buf: it.Buf, ExpireAt: it.ExpireAt}); err != nil {
+		s.takeHeld(key)
+	} else {
+		s.admitted.Add(1)
+	}
+	return it, true
+}
+
+// statUpstream reports key's size and expiry from the upstream queue or,
+// with the exists mode, the upstream.
+func (s *Store) statUpstream(key string) (tiers.Meta, bool) {
+	if s.upq != nil {
+		if m, ok := s.upq.meta(key); ok {
+			return m, true
+		}
+	}
+	if !s.mode.Exists {
+		return tiers.Meta{}, false
+	}
+	m, ok, err := s.up.Stat(key)
+	if err != nil || !ok || (m.ExpireAt != 0 && m.ExpireAt <= s.now()) {
+		return tiers.Meta{}, false
+	}
+	return m, true
+}
+
+// setUpstream sends a value just stored locally upstream, as the modes say.
+// A queued older write of the key is cancelled first (waiting for one being
+// written), so the older value never lands after the newer.
+func (s *Store) setUpstream(key string, it tiers.Item) {
+	if s.upq != nil {
+		s.upq.cancel(key)
+	}
+	s.takeHeld(key)
+	switch {
+	case s.mode.WriteThrough:
+		if err := s.up.Put(key, it); err != nil {
+			s.writeFailed.Add(1)
+			if now := time.Now().Unix(); s.lastFailLog.Swap(now) != now {
+				s.log.Warn("write-through failed: the value is kept locally only", "key", key, "err", err)
+			}
+			return
+		}
+		s.setHeld(key)
+	case s.mode.WriteThroughAsync:
+		s.upq.send(s.upq.register(key, it, 0))
+	case s.mode.Delete:
+		_, _ = s.up.Delete(key)
+	}
+}
+
+// deleteUpstream removes key from the upstream queue and, with the del
+// mode, from the upstream, reporting whether either held it.
+func (s *Store) deleteUpstream(key string) bool {
+	found := false
+	if s.upq != nil && s.upq.cancel(key) {
+		found = true
+	}
+	s.takeHeld(key)
+	if s.mode.Delete {
+		if ok, err := s.up.Delete(key); err == nil && ok {
+			found = true
+		}
+	}
+	return found
+}
+
+// setExpireUpstream changes key's expiry on its way up and upstream when the
+// store writes there or the key was found only there; it reports whether an
+// expiry changed there.
+func (s *Store) setExpireUpstream(key string, at int64, onlyUpstream bool) bool {
+	if !onlyUpstream && !s.mode.writes() {
+		return false
+	}
+	changed := s.upq != nil && s.upq.setExpire(key, at)
+	ok, err := s.up.SetExpire(key, at)
+	if err != nil {
+		s.takeHeld(key) // the upstream's copy keeps its old expiry
+	}
+	return changed || (ok && onlyUpstream)
+}
+
+// flushUpstream drops what waits for the upstream (FLUSHALL). The upstream
+// itself is shared by the fleet and is never flushed.
+func (s *Store) flushUpstream() {
+	if s.upq != nil {
+		s.upq.cancelAll()
+	}
+	s.heldMu.Lock()
+	clear(s.held)
+	s.heldMu.Unlock()
+}
+
+// closeUpstream writes what is queued for the upstream and stops its writers.
+func (s *Store) closeUpstream() {
+	if s.upq != nil {
+		s.upq.close()
+	}
+}
+
+func (s *Store) upstreamStats() *UpstreamStats {
+	st := &UpstreamStats{Modes: s.mode.String(), Admitted: s.admitted.Load(), WriteFailed: s.writeFailed.Load(),
+		HeldSkips: s.heldSkips.Load()}
+	if d := s.upq; d != nil {
+		st.Queued, st.QueueCap = d.len(), cap(d.ch[0])
+		st.Written, st.Dropped, st.Failed = d.demoted.Load(), d.dropped.Load(), d.failed.Load()
+		st.Cancelled, st.QueueHit = d.cancelled.Load(), d.hits.Load()
+	}
+	return st
+}
