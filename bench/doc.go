@@ -1,5 +1,6 @@
-// Package bench is kvresp's load generator, `kvresp bench`, and its
-// side-by-side comparison with redis-server, `kvresp bench compare`.
+// Package bench is kvresp's load generator, `kvresp bench`, its
+// side-by-side comparison with redis-server, `kvresp bench compare`, and its
+// measure of kvresp as a read-through cache, `kvresp bench upstream`.
 //
 // It speaks RESP2 through its own small client (one writev per command,
 // values sent in place from a shared read-only pattern and read straight
@@ -32,6 +33,7 @@
 //	kvresp bench -workload setget -value-size 4mb -ratio 1:4 -prefill -pipeline 4 -json
 //	kvresp bench -requests 10000 -workload lmcache-resp        # stop after 10000 commands
 //	kvresp bench compare -workload lmcache-redis -value-size 32mb -conns 8 -duration 5s -rounds 3 -maxmemory 4gb
+//	kvresp bench upstream -value-size 4mb -keys 32 -rounds 5
 //
 // Sizes take redis-server's units: 28, 1048576, 100k (10^3), 4mb (2^20).
 // The report gives, per command and in total, ops/s, MB/s (10^6 bytes of
@@ -50,4 +52,14 @@
 // both and the ratio kvresp/redis, with the servers' CPU use and RSS from
 // /proc. Both servers keep their data between rounds. Until kvresp exists,
 // -kvresp-bin may be a script that execs redis-server "$@".
+//
+// Upstream mode starts a redis-server, SETs -keys values of -value-size
+// straight into it, and starts kvresp with `--tier-order dram,upstream
+// --upstream redis://... --upstream-mode read-through`. Each of -rounds
+// rounds FLUSHALLs kvresp (local only: an upstream is never flushed) and
+// GETs every key, one at a time from one client: straight from the
+// redis-server (direct), through kvresp (cold: each GET is read through),
+// and through kvresp again (warm: local hits); direct goes first in odd
+// rounds and last in even ones. It prints p50 and p90 latency of each and
+// the ratios of the medians to direct.
 package bench

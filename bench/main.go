@@ -18,14 +18,16 @@ import (
 // exit code: 0 when the run saw no error, 1 when it did or could not run,
 // 2 for a bad command line.
 func Main(args []string, stdout, stderr io.Writer) int {
-	compare := false
+	compare, upstream := false, false
 	if len(args) > 0 && args[0] == "compare" {
 		compare, args = true, args[1:]
+	} else if len(args) > 0 && args[0] == "upstream" {
+		upstream, args = true, args[1:]
 	}
 	fs := flag.NewFlagSet("kvresp bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kvresp bench [compare] [flags]  (see `go doc kvresp/bench`)")
+		fmt.Fprintln(stderr, "usage: kvresp bench [compare|upstream] [flags]  (see `go doc kvresp/bench`)")
 		fs.PrintDefaults()
 	}
 	cfg := config{}
@@ -90,6 +92,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if compare {
 		return runCompare(ctx, &cfg, &cc, jsonOut, stdout, stderr)
+	}
+	if upstream {
+		return runUpstream(ctx, &cfg, &cc, jsonOut, stdout, stderr)
 	}
 	res, err := execute(ctx, &cfg, stderr)
 	if err != nil {

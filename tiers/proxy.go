@@ -3,10 +3,13 @@ package tiers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"kvresp/slab"
 )
 
 // ProxyOptions configure a Proxy. Zero values mean the defaults.
@@ -107,6 +110,16 @@ func NewProxy(u Upstream, o ProxyOptions) *Proxy {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	// A buffer the node cannot give says nothing about the upstream's
+	// health, whatever the backend makes of the error.
+	alloc := o.Alloc
+	o.Alloc = func(n int) (*slab.Buf, error) {
+		b, err := alloc(n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		return b, nil
 	}
 	return &Proxy{up: u, o: o, log: o.Logger, state: BreakerClosed, cooldown: o.Cooldown,
 		lat: make([]atomic.Uint64, len(LatencyBounds)+1)}

@@ -39,7 +39,8 @@ type Upstream interface {
 }
 
 // Alloc returns a buffer of length n, or an error when the node cannot hold
-// a value that large (ErrTooLarge) or has no memory for it now.
+// a value that large (slab.ErrTooLarge) or has no memory for it now. Proxy
+// marks every such error ErrRefused.
 type Alloc func(n int) (*slab.Buf, error)
 
 // ErrRefused marks an upstream error that says nothing about the upstream's

@@ -13,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"kvresp/fdp"
 	"kvresp/internal/memsize"
 	"kvresp/internal/sdsargs"
+	"kvresp/store"
 )
 
 // Config holds every setting of kvresp. Its zero value is not meaningful: make
@@ -129,7 +131,28 @@ type Config struct {
 	// than a kvresp log, no.
 	DaxFormat bool
 
-	// Room for later parts: upstream.
+	// Upstream is upstream: the store shared by the fleet below the local
+	// tiers, a redis://, rediss://, redis-sentinel://, redis-cluster:// or
+	// s3:// URL; "" = none.
+	Upstream string
+	// UpstreamMode is upstream-mode: a comma list of read-through,
+	// write-through, write-through-async, write-back, exists, del.
+	UpstreamMode string
+	// UpstreamTimeout is upstream-timeout: the bound of one upstream call,
+	// retries included, 1s.
+	UpstreamTimeout time.Duration
+	// UpstreamQueue is upstream-queue: writes that may wait for the
+	// upstream (write-through-async, write-back) before SETs and evictions
+	// wait for room, 64.
+	UpstreamQueue int
+	// UpstreamPoolSize is upstream-pool-size: connections per Redis node; 0
+	// = go-redis's default (10 per CPU).
+	UpstreamPoolSize int
+	// The S3 upstream's endpoint, region and credentials; "" = the URL's
+	// query, then the usual AWS_* variables.
+	UpstreamS3Endpoint, UpstreamS3Region     string
+	UpstreamS3AccessKey, UpstreamS3SecretKey string
+	UpstreamS3PathStyle                      bool // upstream-s3-path-style: bucket in the path, not the host name, no
 
 	rt *runtimeState // set once by Defaults, never reassigned
 }
@@ -269,6 +292,19 @@ var directives = []directive{
 	sizeVar("dax-size", "0", false, 0, func(c *Config) *int64 { return &c.DaxSize }),
 	sizeVar("dax-region-size", "0", false, 0, func(c *Config) *int64 { return &c.DaxRegionSize }),
 	boolVar("dax-format", "no", false, "", func(c *Config) *bool { return &c.DaxFormat }),
+	stringVar("upstream", `""`, false, checkUpstreamURL, func(c *Config) *string { return &c.Upstream }),
+	stringVar("upstream-mode", store.DefaultUpstreamModes, false, func(s string) error {
+		_, err := store.ParseUpstreamModes(s)
+		return err
+	}, func(c *Config) *string { return &c.UpstreamMode }),
+	durationVar("upstream-timeout", "1s", false, func(c *Config) *time.Duration { return &c.UpstreamTimeout }),
+	intVar("upstream-queue", "64", false, 1, 1<<20, func(c *Config) *int { return &c.UpstreamQueue }),
+	intVar("upstream-pool-size", "0", false, 0, 100000, func(c *Config) *int { return &c.UpstreamPoolSize }),
+	stringVar("upstream-s3-endpoint", `""`, false, nil, func(c *Config) *string { return &c.UpstreamS3Endpoint }),
+	stringVar("upstream-s3-region", `""`, false, nil, func(c *Config) *string { return &c.UpstreamS3Region }),
+	stringVar("upstream-s3-access-key", `""`, false, nil, func(c *Config) *string { return &c.UpstreamS3AccessKey }),
+	stringVar("upstream-s3-secret-key", `""`, false, nil, func(c *Config) *string { return &c.UpstreamS3SecretKey }),
+	boolVar("upstream-s3-path-style", "no", false, "", func(c *Config) *bool { return &c.UpstreamS3PathStyle }),
 	boolVar("daemonize", "no", false, "kvresp does not daemonize: run it in the foreground under systemd or another supervisor",
 		func(c *Config) *bool { return &c.Daemonize }),
 }
@@ -343,6 +379,27 @@ func enumVar(name, def string, mutable bool, field func(*Config) *string, values
 		format: func(c *Config) string { return *field(c) }}
 }
 
+// durationVar is a duration directive: "1s", "250ms", or a plain number of
+// milliseconds.
+func durationVar(name, def string, mutable bool, field func(*Config) *time.Duration) directive {
+	return directive{name: name, def: def, mutable: mutable, minArgs: 1, maxArgs: 1,
+		parse: func(c *Config, a []string) error {
+			d, err := time.ParseDuration(a[0])
+			if n, nerr := strconv.ParseInt(a[0], 10, 64); nerr == nil {
+				d, err = time.Duration(n)*time.Millisecond, nil
+			}
+			if err != nil {
+				return errors.New(`not a duration: write "1s", "250ms" or a number of milliseconds`)
+			}
+			if d <= 0 {
+				return errors.New("must be positive")
+			}
+			*field(c) = d
+			return nil
+		},
+		format: func(c *Config) string { return strconv.FormatInt(field(c).Milliseconds(), 10) }}
+}
+
 // stringVar is a one-argument directive; check, when set, vets the value.
 func stringVar(name, def string, mutable bool, check func(string) error, field func(*Config) *string) directive {
 	return directive{name: name, def: def, mutable: mutable, minArgs: 1, maxArgs: 1,
@@ -369,8 +426,8 @@ func checkFDPPids(s string) error {
 }
 
 // tierNames are the tiers tier-order may name, in the only order they may
-// come in; a later part adds upstream.
-var tierNames = []string{"dram", "rawblock", "dax"}
+// come in.
+var tierNames = []string{"dram", "rawblock", "dax", "upstream"}
 
 // parseTierOrder reads "dram,rawblock": known tiers, each once, DRAM first,
 // in cascade order.
@@ -383,8 +440,6 @@ func parseTierOrder(c *Config, a []string) error {
 	for _, n := range names {
 		i := slices.Index(tierNames, n)
 		switch {
-		case i < 0 && n == "upstream":
-			return fmt.Errorf("the %s tier is not available in this version of kvresp", n)
 		case i < 0:
 			return fmt.Errorf("unknown tier %q: want %s", n, strings.Join(tierNames, ", "))
 		case i <= last:
@@ -508,6 +563,9 @@ func Load(args []string) (*Config, error) {
 	if !l.orderSet && l.c.DaxPath != "" {
 		l.c.TierOrder = append(slices.Clone(l.c.TierOrder), "dax")
 	}
+	if !l.orderSet && l.c.Upstream != "" {
+		l.c.TierOrder = append(slices.Clone(l.c.TierOrder), "upstream")
+	}
 	l.errs = append(l.errs, l.c.validate()...)
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -518,7 +576,8 @@ func Load(args []string) (*Config, error) {
 type loader struct {
 	c    *Config
 	errs []error
-	// orderSet says tier-order was given: dax-path then leaves it as it is.
+	// orderSet says tier-order was given: dax-path and upstream then leave
+	// it as it is.
 	orderSet bool
 }
 
@@ -776,6 +835,12 @@ func (c *Config) validate() []error {
 		errs = append(errs, errors.New("tier-order names dax but dax-path is not set: set dax-path to the DAX tier's file or /dev/daxX.Y"))
 	case !dax && c.DaxPath != "":
 		errs = append(errs, fmt.Errorf("dax-path is set but tier-order (%s) leaves dax out: add dax to it, or unset dax-path", strings.Join(c.TierOrder, ",")))
+	}
+	switch up := slices.Contains(c.TierOrder, "upstream"); {
+	case up && c.Upstream == "":
+		errs = append(errs, errors.New("tier-order names upstream but upstream is not set: set upstream to a redis://, redis-sentinel://, redis-cluster:// or s3:// URL"))
+	case !up && c.Upstream != "":
+		errs = append(errs, fmt.Errorf("upstream is set but tier-order (%s) leaves it out: add upstream to it, or unset upstream", strings.Join(c.TierOrder, ",")))
 	}
 	if c.DaxSize%4096 != 0 {
 		errs = append(errs, fmt.Errorf("dax-size (%d) must be a multiple of 4kb", c.DaxSize))

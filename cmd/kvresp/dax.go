@@ -60,8 +60,9 @@ func openDax(cfg *Config, arena *slab.Arena, log *slog.Logger) (*daxTier, error)
 		RegionSize: daxRegionSize(cfg.DaxRegionSize, dev.Size()),
 		Format:     cfg.DaxFormat,
 		Sync:       ds.Mode != dax.ModeFile,
-		// The last tier: store needs only the keys of what it drops.
-		EvictKeysOnly: true,
+		// The last local tier: store needs only the keys of what it drops,
+		// unless they are written back upstream.
+		EvictKeysOnly: !writesBack(cfg),
 		Logger:        log,
 		Name:          "dax",
 	})

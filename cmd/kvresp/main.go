@@ -178,14 +178,31 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if dx != nil {
 		extraMetrics = append(extraMetrics, dx.collector())
 	}
-	st, err := store.New(store.Options{
+	so := store.Options{
 		Tiers:        tierList,
 		Promote:      cfg.RawblockPromote,
 		WriteThrough: rb != nil && cfg.RawblockWriteMode == "always",
 		Logger:       log,
-	})
+	}
+	// The upstream closes after the store (defers run last-in first-out):
+	// the store's close writes what is queued for it.
+	var up *tiers.Proxy
+	if cfg.Upstream != "" {
+		if up, err = openUpstream(cfg, arena, log); err != nil {
+			return err
+		}
+		defer up.Close()
+		so.Upstream, so.UpstreamQueue = up, cfg.UpstreamQueue
+		if so.UpstreamModes, err = store.ParseUpstreamModes(cfg.UpstreamMode); err != nil {
+			return err
+		}
+	}
+	st, err := store.New(so)
 	if err != nil {
 		return err
+	}
+	if up != nil {
+		extraMetrics = append(extraMetrics, newUpstreamCollector(up, st))
 	}
 	// Runs before the tiers close (defers run last-in first-out): demotions
 	// finish and what only DRAM holds is written down, so a restart is warm.
@@ -214,6 +231,9 @@ func serve(cfg *Config, log *slog.Logger) error {
 			}
 			if dx != nil {
 				m["dax"] = dx.info()
+			}
+			if up != nil {
+				m["upstream"] = upstreamInfo(cfg, up, st.Stats().Upstream)
 			}
 			return m
 		},

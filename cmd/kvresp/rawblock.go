@@ -66,8 +66,8 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 		Format:     cfg.RawblockFormat,
 		Sync:       cfg.RawblockWriteMode == "always",
 		// As the last tier, store needs only the keys of what it drops;
-		// with the DAX tier below, the values go down to it.
-		EvictKeysOnly: !slices.Contains(cfg.TierOrder, "dax"),
+		// with the DAX tier below or write-back upstream, the values go on.
+		EvictKeysOnly: !slices.Contains(cfg.TierOrder, "dax") && !writesBack(cfg),
 		Logger:        log,
 	})
 	if err != nil {

@@ -128,9 +128,6 @@ func (u *Memory) Get(ctx context.Context, key string, alloc tiers.Alloc) (tiers.
 	}
 	b, err := alloc(len(e.val))
 	if err != nil {
-		if errors.Is(err, tiers.ErrTooLarge) {
-			err = errors.Join(err, tiers.ErrRefused)
-		}
 		return tiers.Item{}, false, err
 	}
 	copy(b.Bytes(), e.val)

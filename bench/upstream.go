@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// upstreamRound is one round of `bench upstream`: the latency of each GET,
+// in the order the keys were read.
+type upstreamRound struct {
+	Direct, Cold, Warm []time.Duration
+}
+
+// upstreamResult is what `bench upstream` prints.
+type upstreamResult struct {
+	ValueSize int64 `json:"value_size"`
+	Keys      int   `json:"keys"`
+	Rounds    int   `json:"rounds"`
+	// Latencies in milliseconds over every round: median and 90th percentile.
+	DirectP50, DirectP90 float64
+	ColdP50, ColdP90     float64
+	WarmP50, WarmP90     float64
+	// ColdRatio is the cold median over the direct median (target ≤ 1.2);
+	// WarmRatio the warm median over the direct one (target < 1).
+	ColdRatio, WarmRatio float64
+}
+
+// runUpstream measures kvresp as a read-through cache in front of a
+// redis-server: each round GETs every key straight from the redis-server
+// (direct), then through a kvresp whose local cache was just emptied with
+// FLUSHALL, which the upstream never sees (cold: each GET is read through),
+// then through kvresp again (warm: each GET is a local hit). One client,
+// one GET at a time, every value checked.
+func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bool, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "kvresp bench upstream: %v\n", err)
+		return 1
+	}
+	if cc.rounds < 1 {
+		return fail(errors.New("-rounds must be at least 1"))
+	}
+	if cc.kvrespBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(fmt.Errorf("cannot find this executable, give -kvresp-bin: %w", err))
+		}
+		cc.kvrespBin = exe
+	}
+	tmp, err := os.MkdirTemp("", "kvresp-bench-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	size := int(cfg.valueSize)
+	mem := strconv.FormatInt(max(cc.maxmemory, 2*int64(cfg.keys)*cfg.valueSize+256<<20), 10)
+	up, err := startServer(ctx, "redis-server", cc.redisBin, filepath.Join(tmp, "redis"),
+		append([]string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--proto-max-bulk-len", "2gb"},
+			strings.Fields(cc.redisArgs)...), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer up.stop()
+	mport, err := freePort()
+	if err != nil {
+		return fail(err)
+	}
+	kv, err := startServer(ctx, "kvresp", cc.kvrespBin, filepath.Join(tmp, "kvresp"),
+		append([]string{"--maxmemory", mem, "--metrics-addr", "127.0.0.1:" + strconv.Itoa(mport),
+			"--tier-order", "dram,upstream", "--upstream", "redis://" + up.addr, "--upstream-mode", "read-through"},
+			strings.Fields(cc.kvrespArgs)...), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer kv.stop()
+
+	p := newPattern(size)
+	connect := func(s *server) (*conn, error) {
+		c := *cfg
+		c.addr = s.addr
+		return openConn(&c, false)
+	}
+	uc, err := connect(up)
+	if err != nil {
+		return fail(err)
+	}
+	defer uc.close()
+	kc, err := connect(kv)
+	if err != nil {
+		return fail(err)
+	}
+	defer kc.close()
+	keys := make([][]byte, cfg.keys)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("%s%d", cfg.keyPrefix, i))
+		uc.writeArrayHeader(3)
+		uc.writeBulkString("SET")
+		uc.writeBulk(keys[i])
+		p.writeValue(uc, keys[i], size)
+		if err := uc.flush(); err != nil {
+			return fail(err)
+		}
+		if err := uc.expectOK(); err != nil {
+			return fail(fmt.Errorf("SET on the upstream: %w", err))
+		}
+	}
+	rng := rand.New(rand.NewPCG(cfg.seed, 0))
+	buf := make([]byte, 0, size)
+	getAll := func(c *conn, what string) ([]time.Duration, error) {
+		lat := make([]time.Duration, 0, len(keys))
+		for _, k := range keys {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			start := time.Now()
+			c.writeArrayHeader(2)
+			c.writeBulkString("GET")
+			c.writeBulk(k)
+			if err := c.flush(); err != nil {
+				return nil, err
+			}
+			b, ok, err := c.readBulk(buf)
+			lat = append(lat, time.Since(start))
+			if err == nil && !ok {
+				err = fmt.Errorf("%s GET %s: a miss", what, k)
+			}
+			if err == nil {
+				err = p.verify(k, b, size, rng)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		return lat, nil
+	}
+	fmt.Fprintf(stderr, "bench: upstream redis-server on %s, kvresp on %s, %d keys of %d bytes, %d rounds\n",
+		up.addr, kv.addr, len(keys), size, cc.rounds)
+	var all upstreamRound
+	for i := range cc.rounds {
+		kc.writeCommand("FLUSHALL")
+		if err := kc.flush(); err != nil {
+			return fail(err)
+		}
+		if err := kc.expectOK(); err != nil {
+			return fail(fmt.Errorf("FLUSHALL on kvresp: %w", err))
+		}
+		var rd upstreamRound
+		direct := func() error { var err error; rd.Direct, err = getAll(uc, "direct"); return err }
+		through := func() error {
+			var err error
+			if rd.Cold, err = getAll(kc, "cold"); err != nil {
+				return err
+			}
+			rd.Warm, err = getAll(kc, "warm")
+			return err
+		}
+		steps := []func() error{direct, through}
+		if i%2 == 1 {
+			steps[0], steps[1] = through, direct
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return fail(err)
+			}
+		}
+		all.Direct = append(all.Direct, rd.Direct...)
+		all.Cold = append(all.Cold, rd.Cold...)
+		all.Warm = append(all.Warm, rd.Warm...)
+		fmt.Fprintf(stderr, "bench: round %d: direct %.2f ms, cold %.2f ms, warm %.2f ms (medians)\n", i+1,
+			quantileMs(rd.Direct, 0.5), quantileMs(rd.Cold, 0.5), quantileMs(rd.Warm, 0.5))
+	}
+	res := upstreamResult{ValueSize: cfg.valueSize, Keys: len(keys), Rounds: cc.rounds,
+		DirectP50: quantileMs(all.Direct, 0.5), DirectP90: quantileMs(all.Direct, 0.9),
+		ColdP50: quantileMs(all.Cold, 0.5), ColdP90: quantileMs(all.Cold, 0.9),
+		WarmP50: quantileMs(all.Warm, 0.5), WarmP90: quantileMs(all.Warm, 0.9)}
+	res.ColdRatio, res.WarmRatio = res.ColdP50/res.DirectP50, res.WarmP50/res.DirectP50
+	if jsonOut {
+		writeJSON(stdout, &res)
+		return 0
+	}
+	fmt.Fprintf(stdout, "GET of %d-byte values, %d keys × %d rounds, one client:\n", size, len(keys), cc.rounds)
+	fmt.Fprintf(stdout, "%-34s %10s %10s %8s\n", "", "p50 ms", "p90 ms", "vs direct")
+	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8s\n", "direct to the upstream redis-server", res.DirectP50, res.DirectP90, "1.00")
+	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "kvresp, cold (read-through)", res.ColdP50, res.ColdP90, res.ColdRatio)
+	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "kvresp, warm (local hit)", res.WarmP50, res.WarmP90, res.WarmRatio)
+	return 0
+}
+
+// quantileMs is the q-quantile of d in milliseconds (nearest rank).
+func quantileMs(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(q*float64(len(s))))]) / float64(time.Millisecond)
+}
