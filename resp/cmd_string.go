@@ -38,7 +38,13 @@ func (c *conn) replyValue(buf *slab.Buf, ok bool, err error) {
 }
 
 func cmdGet(c *conn, req *request) {
-	buf, ok, err := c.s.store.Get(string(req.args[1]))
+	buf, fill, ok, err := c.s.store.GetStream(string(req.args[1]))
+	if fill != nil {
+		if err := c.wr.bulkStream(buf, fill); err != nil {
+			c.fail(err)
+		}
+		return
+	}
 	c.replyValue(buf, ok, err)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/redcon"
 
 	"kvresp/slab"
+	"kvresp/tiers"
 )
 
 // zeroCopyMin is the smallest value sent straight from its slab buffer; a
@@ -80,6 +81,63 @@ func (w *writer) bulkBuf(buf *slab.Buf) {
 	w.pending += len(w.cur) + len(b)
 	w.cur = w.newSeg()
 	w.cur = append(w.cur, '\r', '\n')
+}
+
+// errShortFill is a transfer that ended without error short of its value.
+var errShortFill = errors.New("resp: the value being read through ended short")
+
+// bulkStream writes buf as a bulk string while the upstream is still filling
+// it (cut-through): what is gathered goes out first, then the header and the
+// value as it arrives, and the final CRLF only once the transfer has ended
+// well, so that a client can never take part of a value for all of it. A
+// transfer that fails returns its error: the connection must then be
+// closed. The writer takes over the caller's reference (the store keeps its
+// own until the transfer is over, so the upstream never fills a buffer
+// already given back).
+func (w *writer) bulkStream(buf *slab.Buf, f *tiers.Fill) error {
+	b := buf.Bytes()
+	if len(b) < zeroCopyMin {
+		// Too small to gain anything from cut-through.
+		<-f.Done()
+		if err := f.Err(); err != nil {
+			buf.Release()
+			return err
+		}
+		w.bulkBuf(buf)
+		return nil
+	}
+	defer buf.Release()
+	w.cur = append(w.cur, '$')
+	w.cur = strconv.AppendInt(w.cur, int64(len(b)), 10)
+	w.cur = append(w.cur, '\r', '\n')
+	if err := w.flush(); err != nil {
+		return err
+	}
+	for sent := 0; ; {
+		n, done, err := f.Wait(sent)
+		if err != nil {
+			return err
+		}
+		if n > sent {
+			rest := b[sent:n]
+			if err := w.writeAll(func() (int64, error) {
+				k, err := w.conn.Write(rest)
+				rest = rest[k:]
+				return int64(k), err
+			}); err != nil {
+				return err
+			}
+			sent = n
+		}
+		if done {
+			if sent != len(b) {
+				return errShortFill
+			}
+			break
+		}
+	}
+	w.cur = append(w.cur, '\r', '\n')
+	return nil
 }
 
 func (w *writer) newSeg() []byte {

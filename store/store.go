@@ -327,8 +327,10 @@ func (s *Store) lockMany(keys []string) func() {
 
 // getLocked finds key in the cascade, promoting a value found below the
 // first tier when asked to. The returned buffer carries a reference for the
-// caller.
-func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
+// caller. A value read through from the upstream may still be arriving:
+// with stream it comes with its Fill (see GetStream), else getLocked waits
+// for it.
+func (s *Store) getLocked(key string, stream bool) (tiers.Item, *tiers.Fill, int, bool, error) {
 	var firstErr error
 	for i, t := range s.tiers {
 		it, ok, err := t.Get(key)
@@ -350,19 +352,19 @@ func (s *Store) getLocked(key string) (tiers.Item, int, bool, error) {
 				s.promoted.Add(1)
 			}
 		}
-		return it, i, true, nil
+		return it, nil, i, true, nil
 	}
 	if s.dem != nil {
 		if it, ok := s.dem.find(key); ok {
-			return it, 0, true, nil
+			return it, nil, 0, true, nil
 		}
 	}
 	if s.up != nil {
-		if it, ok := s.getUpstream(key); ok {
-			return it, 0, true, nil
+		if it, fill, ok := s.getUpstream(key, stream); ok {
+			return it, fill, 0, true, nil
 		}
 	}
-	return tiers.Item{}, -1, false, firstErr
+	return tiers.Item{}, nil, -1, false, firstErr
 }
 
 func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
@@ -437,12 +439,27 @@ func deleteDurably(t tiers.Tier, key string) (bool, error) {
 
 // Get returns the value of key with a reference the caller must Release.
 func (s *Store) Get(key string) (*slab.Buf, bool, error) {
+	buf, _, ok, err := s.get(key, false)
+	return buf, ok, err
+}
+
+// GetStream is Get for a caller that can send a value while it arrives: a
+// value being read through from the upstream comes at once, with a Fill
+// that says how much of it is there (cut-through); the caller may send
+// what is filled as it comes, must hold its reference until the Fill is
+// done, and must take the value as whole only if the Fill ends without an
+// error. Every other value comes whole, with a nil Fill.
+func (s *Store) GetStream(key string) (*slab.Buf, *tiers.Fill, bool, error) {
+	return s.get(key, true)
+}
+
+func (s *Store) get(key string, stream bool) (*slab.Buf, *tiers.Fill, bool, error) {
 	mu := s.lock(key)
 	mu.Lock()
-	it, _, ok, err := s.getLocked(key)
+	it, fill, _, ok, err := s.getLocked(key, stream)
 	mu.Unlock()
 	s.count(ok)
-	return it.Buf, ok, err
+	return it.Buf, fill, ok, err
 }
 
 func (s *Store) count(hit bool) {
@@ -499,7 +516,7 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 	if needOld {
 		var err error
 		if o.Get {
-			old, _, oldOK, err = s.getLocked(key)
+			old, _, _, oldOK, err = s.getLocked(key, false)
 		} else {
 			var m tiers.Meta
 			m, _, oldOK, err = s.statLocked(key)
@@ -608,7 +625,7 @@ func (s *Store) GetDel(key string) (*slab.Buf, bool, error) {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	it, _, ok, err := s.getLocked(key)
+	it, _, _, ok, err := s.getLocked(key, false)
 	s.count(ok)
 	if !ok {
 		return nil, false, err
@@ -631,7 +648,7 @@ func (s *Store) GetEx(key string, ch ExpireChange) (*slab.Buf, bool, error) {
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	it, tier, ok, err := s.getLocked(key)
+	it, _, tier, ok, err := s.getLocked(key, false)
 	s.count(ok)
 	if !ok || !ch.Set {
 		return it.Buf, ok, err

@@ -123,25 +123,34 @@ type upstream struct {
 	heldMu sync.Mutex
 	held   map[uint64]struct{}
 
-	admitted, writeFailed, heldSkips atomic.Uint64
-	lastFailLog                      atomic.Int64
+	// reading holds the values being read through whose transfer is not
+	// over: a GET of the key meanwhile shares the transfer, a write or
+	// delete of it cancels the admission. Each holds a reference to the
+	// buffer the upstream fills until the transfer is over.
+	readingMu sync.Mutex
+	reading   map[string]*readThrough
+	readingWG sync.WaitGroup // the transfers' goroutines, waited for by Close
+
+	admitted, writeFailed, heldSkips, joined atomic.Uint64
+	lastFailLog                              atomic.Int64
 }
 
 // UpstreamStats are the store's upstream counters.
 type UpstreamStats struct {
 	Modes string
-	// Admitted counts values read through into the first tier;
+	// Admitted counts values read through into the first tier; Joined
+	// reads that shared a read-through under way;
 	// WriteFailed synchronous write-throughs that failed (the SET was kept
 	// locally); HeldSkips evictions not written back because the upstream
 	// held the value already.
-	Admitted, WriteFailed, HeldSkips uint64
+	Admitted, Joined, WriteFailed, HeldSkips uint64
 	// Queue: writes waiting for the upstream, and the queue's counters.
 	Queued, QueueCap                              int
 	Written, Dropped, Failed, Cancelled, QueueHit uint64
 }
 
 func (s *Store) initUpstream(o Options) {
-	s.up, s.mode, s.held = o.Upstream, o.UpstreamModes, map[uint64]struct{}{}
+	s.up, s.mode, s.held, s.reading = o.Upstream, o.UpstreamModes, map[uint64]struct{}{}, map[string]*readThrough{}
 	if s.mode.WriteBack || s.mode.WriteThroughAsync {
 		depth, wait := o.UpstreamQueue, o.UpstreamWait
 		if depth == 0 {
@@ -189,25 +198,90 @@ func (s *Store) evictedLast(key string, it tiers.Item) func() {
 	return func() { s.forget(key, true) }
 }
 
+// readThrough is a value being read through from the upstream.
+type readThrough struct {
+	it        tiers.Item // its own reference to the buffer
+	fill      *tiers.Fill
+	cancelled bool // guarded by readingMu
+}
+
+// streamer is an upstream that can hand a value out while it arrives
+// (tiers.Proxy over a tiers.Streamer).
+type streamer interface {
+	GetStream(key string) (tiers.Item, *tiers.Fill, bool, error)
+}
+
 // getUpstream finds key on its way up or, with read-through, upstream,
 // admitting what it finds into the first tier. The caller holds the key's
-// lock and found it in no local tier.
-func (s *Store) getUpstream(key string) (tiers.Item, bool) {
+// lock and found it in no local tier. A value still arriving comes with its
+// Fill when stream is set; otherwise getUpstream waits for it.
+func (s *Store) getUpstream(key string, stream bool) (tiers.Item, *tiers.Fill, bool) {
 	if s.upq != nil {
 		if it, ok := s.upq.find(key); ok {
-			return it, true
+			return it, nil, true
 		}
 	}
 	if !s.mode.ReadThrough {
-		return tiers.Item{}, false
+		return tiers.Item{}, nil, false
 	}
-	it, ok, err := s.up.Get(key)
-	if err != nil || !ok {
-		return tiers.Item{}, false
+	s.readingMu.Lock()
+	rt := s.reading[key]
+	if rt != nil {
+		rt.it.Buf.Retain()
+		s.joined.Add(1)
 	}
+	s.readingMu.Unlock()
+	if rt == nil {
+		var it tiers.Item
+		var fill *tiers.Fill
+		var ok bool
+		var err error
+		if st, can := s.up.(streamer); can {
+			it, fill, ok, err = st.GetStream(key)
+		} else {
+			it, ok, err = s.up.Get(key)
+		}
+		if err != nil || !ok {
+			return tiers.Item{}, nil, false
+		}
+		if fill == nil {
+			return s.admit(key, it)
+		}
+		s.readingWG.Add(1)
+		if it.ExpireAt != 0 && it.ExpireAt <= s.now() {
+			// Not served, but the buffer is the upstream's until the
+			// transfer is over.
+			go func() {
+				defer s.readingWG.Done()
+				<-fill.Done()
+				it.Buf.Release()
+			}()
+			return tiers.Item{}, nil, false
+		}
+		rt = &readThrough{it: it, fill: fill}
+		it.Buf.Retain() // the caller's
+		s.readingMu.Lock()
+		s.reading[key] = rt
+		s.readingMu.Unlock()
+		go s.readThroughDone(key, rt)
+	}
+	if !stream {
+		<-rt.fill.Done()
+		if rt.fill.Err() != nil {
+			rt.it.Buf.Release()
+			return tiers.Item{}, nil, false
+		}
+		return rt.it, nil, true
+	}
+	return rt.it, rt.fill, true
+}
+
+// admit puts a value read whole from the upstream into the first tier and
+// returns it (with the caller's reference), unless it has expired.
+func (s *Store) admit(key string, it tiers.Item) (tiers.Item, *tiers.Fill, bool) {
 	if it.ExpireAt != 0 && it.ExpireAt <= s.now() {
 		it.Buf.Release()
-		return tiers.Item{}, false
+		return tiers.Item{}, nil, false
 	}
 	// Marked before the Put so that an eviction the Put causes at once
 	// already knows the upstream has it.
@@ -217,7 +291,41 @@ func (s *Store) getUpstream(key string) (tiers.Item, bool) {
 	} else {
 		s.admitted.Add(1)
 	}
-	return it, true
+	return it, nil, true
+}
+
+// readThroughDone waits for a read-through's transfer and admits the value
+// unless the key was written or deleted meanwhile or the transfer failed.
+func (s *Store) readThroughDone(key string, rt *readThrough) {
+	defer s.readingWG.Done()
+	<-rt.fill.Done()
+	mu := s.lock(key)
+	mu.Lock()
+	s.readingMu.Lock()
+	if s.reading[key] == rt {
+		delete(s.reading, key)
+	}
+	cancelled := rt.cancelled
+	s.readingMu.Unlock()
+	if !cancelled && rt.fill.Err() == nil {
+		rt.it.Buf.Retain() // admit takes a reference and gives it back
+		if it, _, ok := s.admit(key, rt.it); ok {
+			it.Buf.Release()
+		}
+	}
+	mu.Unlock()
+	rt.it.Buf.Release()
+}
+
+// cancelReadThrough stops the admission of a value of key being read
+// through; the caller holds the key's lock and is changing the key.
+func (s *Store) cancelReadThrough(key string) {
+	s.readingMu.Lock()
+	if rt := s.reading[key]; rt != nil {
+		rt.cancelled = true
+		delete(s.reading, key)
+	}
+	s.readingMu.Unlock()
 }
 
 // statUpstream reports key's size and expiry from the upstream queue or,
@@ -242,6 +350,7 @@ func (s *Store) statUpstream(key string) (tiers.Meta, bool) {
 // A queued older write of the key is cancelled first (waiting for one being
 // written), so the older value never lands after the newer.
 func (s *Store) setUpstream(key string, it tiers.Item) {
+	s.cancelReadThrough(key)
 	if s.upq != nil {
 		s.upq.cancel(key)
 	}
@@ -266,6 +375,7 @@ func (s *Store) setUpstream(key string, it tiers.Item) {
 // deleteUpstream removes key from the upstream queue and, with the del
 // mode, from the upstream, reporting whether either held it.
 func (s *Store) deleteUpstream(key string) bool {
+	s.cancelReadThrough(key)
 	found := false
 	if s.upq != nil && s.upq.cancel(key) {
 		found = true
@@ -283,6 +393,8 @@ func (s *Store) deleteUpstream(key string) bool {
 // store writes there or the key was found only there; it reports whether an
 // expiry changed there.
 func (s *Store) setExpireUpstream(key string, at int64, onlyUpstream bool) bool {
+	// A value still arriving would be admitted with its old expiry.
+	s.cancelReadThrough(key)
 	if !onlyUpstream && !s.mode.writes() {
 		return false
 	}
@@ -300,6 +412,12 @@ func (s *Store) flushUpstream() {
 	if s.upq != nil {
 		s.upq.cancelAll()
 	}
+	s.readingMu.Lock()
+	for key, rt := range s.reading {
+		rt.cancelled = true
+		delete(s.reading, key)
+	}
+	s.readingMu.Unlock()
 	s.heldMu.Lock()
 	clear(s.held)
 	s.heldMu.Unlock()
@@ -310,10 +428,11 @@ func (s *Store) closeUpstream() {
 	if s.upq != nil {
 		s.upq.close()
 	}
+	s.readingWG.Wait() // each ends by the upstream's deadline
 }
 
 func (s *Store) upstreamStats() *UpstreamStats {
-	st := &UpstreamStats{Modes: s.mode.String(), Admitted: s.admitted.Load(), WriteFailed: s.writeFailed.Load(),
+	st := &UpstreamStats{Modes: s.mode.String(), Admitted: s.admitted.Load(), Joined: s.joined.Load(), WriteFailed: s.writeFailed.Load(),
 		HeldSkips: s.heldSkips.Load()}
 	if d := s.upq; d != nil {
 		st.Queued, st.QueueCap = d.len(), cap(d.ch[0])

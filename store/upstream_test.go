@@ -271,3 +271,110 @@ func TestUpstreamOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A value read through while it streams: readers get it at once with its
+// Fill, concurrent readers share the one transfer, and it is admitted once
+// the transfer is over.
+func TestReadThroughStream(t *testing.T) {
+	u := newUpFixture(t, 16<<20, "read-through")
+	val := strings.Repeat("0123456789abcdef", 4096) // 64 KiB: 16 chunks
+	u.putUp(t, "k", val, 0)
+	gate := make(chan struct{})
+	u.mem.SetStream(true, gate, 0)
+
+	buf, fill, ok, err := u.s.GetStream("k")
+	if err != nil || !ok || fill == nil || buf.Len() != len(val) {
+		t.Fatalf("GetStream = %v %v %v", ok, fill != nil, err)
+	}
+	if n, done, _ := fill.Wait(-1); n != 0 || done {
+		t.Fatalf("filled %d (done %v) before the upstream sent anything", n, done)
+	}
+	// A second reader joins the transfer under way.
+	buf2, fill2, ok, _ := u.s.GetStream("k")
+	if !ok || fill2 != fill || buf2 != buf {
+		t.Fatal("a concurrent GET did not share the transfer")
+	}
+	// A plain Get waits for the whole value.
+	got := make(chan string)
+	go func() { v, _ := u.get(t, "k"); got <- v }()
+	for range len(val) / 4096 {
+		gate <- struct{}{}
+	}
+	if v := <-got; v != val {
+		t.Fatal("plain GET of a streamed value: wrong bytes")
+	}
+	if _, done, err := fill.Wait(len(val)); !done || err != nil || string(buf.Bytes()) != val {
+		t.Fatalf("fill done %v err %v", done, err)
+	}
+	buf.Release()
+	buf2.Release()
+	waitAdmitted(t, u, 1)
+	if n := u.mem.Calls("get"); n != 1 {
+		t.Fatalf("%d upstream reads for three GETs", n)
+	}
+	if st := u.s.Stats().Upstream; st.Joined != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if v, ok := u.get(t, "k"); !ok || v != val {
+		t.Fatal("the admitted value is wrong")
+	}
+}
+
+func waitAdmitted(t *testing.T, u *upFixture, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for u.s.Stats().Upstream.Admitted < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("admitted %d, want %d", u.s.Stats().Upstream.Admitted, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A SET while a value streams wins: the streamed (older) value is not
+// admitted over it. A transfer that fails is not admitted either.
+func TestReadThroughStreamCancelAndFail(t *testing.T) {
+	u := newUpFixture(t, 16<<20, "read-through")
+	old := strings.Repeat("o", 16<<10)
+	u.putUp(t, "k", old, 0)
+	gate := make(chan struct{})
+	u.mem.SetStream(true, gate, 0)
+	buf, fill, ok, _ := u.s.GetStream("k")
+	if !ok || fill == nil {
+		t.Fatal("no stream")
+	}
+	u.set(t, "k", "new", SetOptions{})
+	close(gate)
+	<-fill.Done()
+	buf.Release()
+	if err := u.s.Close(); err != nil { // waits for the transfer's end
+		t.Fatal(err)
+	}
+	if v, _ := u.get(t, "k"); v != "new" {
+		t.Fatalf("GET = %q: the older streamed value was admitted over a SET", v)
+	}
+
+	u2 := newUpFixture(t, 16<<20, "read-through")
+	u2.putUp(t, "k", old, 0)
+	u2.mem.SetStream(true, nil, 5000)
+	buf, fill, ok, _ = u2.s.GetStream("k")
+	if !ok || fill == nil {
+		t.Fatal("no stream")
+	}
+	if _, done, err := fill.Wait(len(old)); !done || err == nil {
+		t.Fatalf("broken transfer: done %v err %v", done, err)
+	}
+	buf.Release()
+	if _, ok := u2.get(t, "k"); ok {
+		t.Fatal("a plain GET served a broken transfer")
+	}
+	if err := u2.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := u2.s.Stats().Upstream; st.Admitted != 0 {
+		t.Fatalf("a broken transfer was admitted: %+v", st)
+	}
+	if _, ok, _ := u2.tier.Get("k"); ok {
+		t.Fatal("DRAM holds a broken transfer")
+	}
+}

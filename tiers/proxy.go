@@ -179,19 +179,37 @@ func (p *Proxy) done(healthy, probe bool, err error) {
 
 // do runs f with a deadline, retrying failures that are not refusals.
 func (p *Proxy) do(f func(ctx context.Context) error) error {
+	ctx, cancel, probe, err := p.begin()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	start := time.Now()
+	err = p.attempts(ctx, f)
+	p.end(ctx, start, probe, err)
+	return err
+}
+
+// begin starts a call: its context, and whether it is the breaker's probe;
+// ErrBreakerOpen when it may not go.
+func (p *Proxy) begin() (context.Context, context.CancelFunc, bool, error) {
 	ok, probe := p.allow()
 	if !ok {
 		p.skipped.Add(1)
-		return ErrBreakerOpen
+		return nil, nil, false, ErrBreakerOpen
 	}
 	p.calls.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), p.o.Timeout)
-	defer cancel()
-	start := time.Now()
+	return ctx, cancel, probe, nil
+}
+
+// attempts runs f until it succeeds, is refused, runs out of retries or
+// of time.
+func (p *Proxy) attempts(ctx context.Context, f func(ctx context.Context) error) error {
 	var err error
 	for attempt := 0; ; attempt++ {
 		if err = f(ctx); err == nil || errors.Is(err, ErrRefused) || attempt >= p.o.Retries {
-			break
+			return err
 		}
 		t := time.NewTimer(p.o.Backoff << attempt)
 		select {
@@ -200,10 +218,15 @@ func (p *Proxy) do(f func(ctx context.Context) error) error {
 		case <-t.C:
 		}
 		if ctx.Err() != nil {
-			break
+			return err
 		}
 		p.retries.Add(1)
 	}
+}
+
+// end records how a call begun at start ended, before its context is
+// cancelled.
+func (p *Proxy) end(ctx context.Context, start time.Time, probe bool, err error) {
 	p.observe(time.Since(start))
 	refused := err != nil && errors.Is(err, ErrRefused)
 	switch {
@@ -218,7 +241,6 @@ func (p *Proxy) do(f func(ctx context.Context) error) error {
 		}
 	}
 	p.done(err == nil || refused, probe, err)
-	return err
 }
 
 func (p *Proxy) observe(d time.Duration) {
@@ -254,6 +276,52 @@ func (p *Proxy) Get(key string) (Item, bool, error) {
 		p.misses.Add(1)
 	}
 	return it, found, nil
+}
+
+// GetStream is Get for a client that can send a value while it arrives:
+// with a backend that streams (a Streamer) it returns once the value's size
+// is known, with a Fill that ends when the value is complete; the call's
+// deadline covers the whole transfer, and how the transfer ends is what
+// counts for the breaker. Without one it is Get, and the Fill is nil.
+func (p *Proxy) GetStream(key string) (Item, *Fill, bool, error) {
+	st, ok := p.up.(Streamer)
+	if !ok {
+		it, found, err := p.Get(key)
+		return it, nil, found, err
+	}
+	ctx, cancel, probe, err := p.begin()
+	if err != nil {
+		return Item{}, nil, false, err
+	}
+	start := time.Now()
+	var it Item
+	var fill *Fill
+	var found bool
+	err = p.attempts(ctx, func(ctx context.Context) error {
+		var err error
+		it, fill, found, err = st.GetStream(ctx, key, p.o.Alloc)
+		return err
+	})
+	if err != nil || !found || fill == nil {
+		p.end(ctx, start, probe, err)
+		cancel()
+		switch {
+		case err != nil:
+			return Item{}, nil, false, err
+		case found:
+			p.hits.Add(1)
+		default:
+			p.misses.Add(1)
+		}
+		return it, nil, found, nil
+	}
+	p.hits.Add(1)
+	go func() {
+		<-fill.Done()
+		p.end(ctx, start, probe, fill.Err())
+		cancel()
+	}()
+	return it, fill, true, nil
 }
 
 // Stat implements Tier.

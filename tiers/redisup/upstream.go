@@ -27,9 +27,13 @@ type Upstream struct {
 	kind    string
 	c       redis.UniversalClient
 	cluster *redis.ClusterClient // for Ping, which visits every primary; nil unless kind is redis-cluster
+	streams *streams             // a single node's cut-through reads; nil for the others
 }
 
-var _ tiers.Upstream = (*Upstream)(nil)
+var (
+	_ tiers.Upstream = (*Upstream)(nil)
+	_ tiers.Streamer = (*Upstream)(nil)
+)
 
 // Open returns an Upstream for the deployment rawURL names (see the forms below) without
 // connecting to it: connections are made by the first calls, so the node starts while
@@ -68,7 +72,7 @@ func Open(rawURL string, o Options) (*Upstream, error) {
 	switch {
 	case co.single != nil:
 		c := redis.NewClient(co.single)
-		u.c = c
+		u.c, u.streams = c, newStreams(co.single)
 		eff := c.Options()
 		poolSize, dial, readTO, writeTO = eff.PoolSize, eff.DialTimeout, eff.ReadTimeout, eff.WriteTimeout
 	case co.failover != nil:
@@ -287,6 +291,9 @@ func (u *Upstream) Delete(ctx context.Context, key string) (bool, error) {
 
 // Close closes the connections; calls after it fail.
 func (u *Upstream) Close() error {
+	if u.streams != nil {
+		u.streams.close()
+	}
 	if err := u.c.Close(); err != nil {
 		return fmt.Errorf("redisup: cannot close the %s upstream: %w", u.kind, err)
 	}

@@ -31,6 +31,13 @@ type Memory struct {
 	failN int   // the next failN calls return ErrDown
 	hang  bool  // every call waits for its context while set
 
+	// Streaming (SetStream): GetStream hands values out while it copies
+	// them in chunks, each waiting for a token on gate when gate is set;
+	// breakAt > 0 fails the transfer after that many bytes.
+	stream  bool
+	gate    chan struct{}
+	breakAt int
+
 	// Calls counts calls by operation: "get", "stat", "put", "expire", "del".
 	calls sync.Map // string → *atomic.Uint64
 }
@@ -59,6 +66,68 @@ func (u *Memory) SetHang(hang bool) {
 	u.mu.Lock()
 	u.hang = hang
 	u.mu.Unlock()
+}
+
+// SetStream makes GetStream stream: values are copied in chunks of chunk
+// bytes, each after a token on gate (nil: no waiting); a transfer fails
+// after breakAt bytes when breakAt > 0. Without it GetStream is Get.
+func (u *Memory) SetStream(on bool, gate chan struct{}, breakAt int) {
+	u.mu.Lock()
+	u.stream, u.gate, u.breakAt = on, gate, breakAt
+	u.mu.Unlock()
+}
+
+// chunk is the size of GetStream's copies.
+const chunk = 4096
+
+// GetStream implements tiers.Streamer.
+func (u *Memory) GetStream(ctx context.Context, key string, alloc tiers.Alloc) (tiers.Item, *tiers.Fill, bool, error) {
+	u.mu.Lock()
+	stream, gate, breakAt := u.stream, u.gate, u.breakAt
+	u.mu.Unlock()
+	if !stream {
+		it, ok, err := u.Get(ctx, key, alloc)
+		return it, nil, ok, err
+	}
+	if err := u.enter(ctx, "get"); err != nil {
+		return tiers.Item{}, nil, false, err
+	}
+	u.mu.Lock()
+	e, ok := u.live(key)
+	u.mu.Unlock()
+	if !ok {
+		return tiers.Item{}, nil, false, nil
+	}
+	b, err := alloc(len(e.val))
+	if err != nil {
+		return tiers.Item{}, nil, false, err
+	}
+	f := tiers.NewFill()
+	go func() {
+		dst := b.Bytes()
+		for off := 0; off < len(dst); {
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					f.Finish(ctx.Err())
+					return
+				}
+			}
+			end := min(off+chunk, len(dst))
+			if breakAt > 0 && end > breakAt {
+				copy(dst[off:breakAt], e.val[off:breakAt])
+				f.Progress(breakAt)
+				f.Finish(ErrDown)
+				return
+			}
+			copy(dst[off:end], e.val[off:end])
+			off = end
+			f.Progress(off)
+		}
+		f.Finish(nil)
+	}()
+	return tiers.Item{Buf: b, ExpireAt: e.expireAt}, f, true, nil
 }
 
 // Calls reports how many calls of op were made.

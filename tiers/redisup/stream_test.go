@@ -1,0 +1,170 @@
+package redisup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"kvresp/slab"
+	"kvresp/tiers"
+)
+
+// fakeRedis answers each connection's first request (the four commands of a
+// streamed GET) with reply, cut after cut bytes and closed (cut >= 0), or
+// whole, the connection staying open (cut < 0).
+func fakeRedis(t *testing.T, reply string, cut int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				// MULTI, PTTL, GET, EXEC: four arrays.
+				for range 4 {
+					l, err := r.ReadString('\n')
+					if err != nil || l[0] != '*' {
+						return
+					}
+					for range int(l[1] - '0') {
+						if _, err := r.ReadString('\n'); err != nil {
+							return
+						}
+						if _, err := r.ReadString('\n'); err != nil {
+							return
+						}
+					}
+				}
+				out := reply
+				if cut >= 0 {
+					out = reply[:cut]
+				}
+				c.Write([]byte(out))
+				if cut < 0 {
+					one := make([]byte, 1)
+					c.Read(one) // stay open until the client goes
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func streamArena(t *testing.T) *slab.Arena {
+	t.Helper()
+	a, err := slab.New(slab.Options{Limit: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// A value cut short by the upstream ends its Fill with an error, never as
+// a whole value; the broken connection is not used again.
+func TestGetStreamCutShort(t *testing.T) {
+	val := strings.Repeat("v", 1<<20)
+	reply := "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$" + "1048576\r\n" + val + "\r\n"
+	a := streamArena(t)
+	for _, c := range []struct {
+		cut  int
+		want bool
+	}{{len(reply) - 600<<10, false}, {len(reply) - 1, false}, {-1, true}} {
+		u, err := Open("redis://"+fakeRedis(t, reply, c.cut), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		it, f, ok, err := u.GetStream(ctx, "k", a.Alloc)
+		if err != nil || !ok || f == nil || it.Buf.Len() != len(val) || it.ExpireAt != 0 {
+			t.Fatalf("cut %d: GetStream = %v %v %v", c.cut, ok, f != nil, err)
+		}
+		<-f.Done()
+		if whole := f.Err() == nil; whole != c.want {
+			t.Errorf("cut at %d of %d: whole %v (%v), want %v", c.cut, len(reply), whole, f.Err(), c.want)
+		}
+		if c.want && !bytes.Equal(it.Buf.Bytes(), []byte(val)) {
+			t.Error("wrong bytes")
+		}
+		it.Buf.Release()
+		u.streams.mu.Lock()
+		kept := len(u.streams.idle)
+		u.streams.mu.Unlock()
+		if want := map[bool]int{true: 1, false: 0}[c.want]; kept != want {
+			t.Errorf("cut %d: %d connections kept for reuse, want %d", c.cut, kept, want)
+		}
+		cancel()
+		u.Close()
+	}
+}
+
+// Error replies inside the transaction are sorted like go-redis's.
+func TestGetStreamErrorReplies(t *testing.T) {
+	a := streamArena(t)
+	for reply, refusedWant := range map[string]bool{
+		"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n": true,
+		"-NOAUTH Authentication required.\r\n":                        false,
+		"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-2\r\n$-1\r\n":           false, // a miss, no error
+		"+OK\r\n+QUEUED\r\n-LOADING Redis is loading the dataset\r\n": false,
+	} {
+		u, err := Open("redis://"+fakeRedis(t, reply, -1), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _, ok, err := u.GetStream(ctx, "k", a.Alloc)
+		cancel()
+		u.Close()
+		if strings.Contains(reply, "$-1") {
+			if ok || err != nil {
+				t.Errorf("%q: %v %v, want a miss", reply, ok, err)
+			}
+			continue
+		}
+		if err == nil || errors.Is(err, tiers.ErrRefused) != refusedWant {
+			t.Errorf("%q: err %v, refused want %v", reply, err, refusedWant)
+		}
+	}
+}
+
+// FuzzStreamReply feeds arbitrary replies to the reader of a streamed GET:
+// it must not panic, and what it accepts must be what the bytes say.
+func FuzzStreamReply(f *testing.F) {
+	f.Add([]byte("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1500\r\n$5\r\nhello\r\n"))
+	f.Add([]byte("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-2\r\n$-1\r\n"))
+	f.Add([]byte("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$3\r\nab"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &streamConn{r: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
+		_, n, err := c.readValueHeader()
+		if err != nil || n < 0 || n > 1<<20 {
+			return
+		}
+		b := make([]byte, n)
+		fill := tiers.NewFill()
+		if err := c.readValue(b, fill); err != nil {
+			return
+		}
+		// The value is the n bytes before the final CRLF of what was read.
+		rest, _ := c.r.Peek(c.r.Buffered())
+		consumed := data[:len(data)-len(rest)]
+		if !bytes.HasSuffix(consumed, append(append([]byte{}, b...), '\r', '\n')) {
+			t.Fatalf("value %q is not what the reply carried (%q)", b, consumed)
+		}
+		if got, _, _ := fill.Wait(-1); got != int(n) && n > 0 {
+			t.Fatalf("fill at %d of %d", got, n)
+		}
+	})
+}
