@@ -52,6 +52,9 @@ type demoter struct {
 	// onWritten, when set, is told of each item written, under the item's
 	// lock (a cancel of the key waits for it).
 	onWritten func(key string)
+	// onLost, when set, is told of each item that will not be written
+	// (dropped or failed) unless a newer write of its key cancelled it.
+	onLost func(key string)
 }
 
 // demoteWorkers is how many demotions are written at once: a lower tier that splits a value
@@ -131,6 +134,7 @@ func (d *demoter) forget(dm *demotion) {
 // drop releases a demotion that will not be written; it is counted and
 // logged at most once a second.
 func (d *demoter) drop(dm *demotion) {
+	d.lost(dm)
 	n := d.dropped.Add(1)
 	if now := time.Now().Unix(); d.lastDropLog.Swap(now) != now {
 		d.s.log.Warn(d.what+" queue full: items dropped", "key", dm.key, "dropped_total", n)
@@ -214,10 +218,12 @@ func (d *demoter) run(b int) {
 		case dm.cancelled.Load():
 		case streak >= failStreak && time.Now().Before(pauseUntil):
 			d.failed.Add(1)
+			d.lost(dm)
 		default:
 			next := d.targets[dm.from]
 			if err := next.Put(dm.key, dm.item); err != nil {
 				d.failed.Add(1)
+				d.lost(dm)
 				if streak++; streak >= failStreak {
 					pauseUntil = time.Now().Add(time.Second)
 				}
@@ -236,6 +242,13 @@ func (d *demoter) run(b int) {
 		dm.mu.Unlock()
 		d.forget(dm)
 		dm.item.Buf.Release()
+	}
+}
+
+// lost tells onLost of an item that will not be written.
+func (d *demoter) lost(dm *demotion) {
+	if d.onLost != nil && !dm.cancelled.Load() {
+		d.onLost(dm.key)
 	}
 }
 

@@ -131,6 +131,20 @@ type upstream struct {
 	reading   map[string]*readThrough
 	readingWG sync.WaitGroup // the transfers' goroutines, waited for by Close
 
+	// stale holds the keys whose upstream copy may be older than what this
+	// node acknowledged: a DEL, a write or an expiry change the upstream
+	// did not take. Read-through and EXISTS skip the upstream for them
+	// (else the older value would come back), and a retrier deletes the
+	// upstream's copy until it succeeds. Past maxStale keys the set stops
+	// growing and the upstream is not read at all any more (staleFull):
+	// never an older value, at the cost of the upstream's hits.
+	staleMu   sync.Mutex
+	stale     map[string]struct{}
+	staleFull atomic.Bool
+	retryStop chan struct{}
+	retryDone chan struct{}
+	stopRetry sync.Once
+
 	admitted, writeFailed, heldSkips, joined atomic.Uint64
 	lastFailLog                              atomic.Int64
 }
@@ -144,6 +158,11 @@ type UpstreamStats struct {
 	// locally); HeldSkips evictions not written back because the upstream
 	// held the value already.
 	Admitted, Joined, WriteFailed, HeldSkips uint64
+	// Stale is how many keys wait for their upstream copy to be deleted
+	// (see Store.stale); StaleFull says the set overflowed and the upstream
+	// is no longer read.
+	Stale     int
+	StaleFull bool
 	// Queue: writes waiting for the upstream, and the queue's counters.
 	Queued, QueueCap                              int
 	Written, Dropped, Failed, Cancelled, QueueHit uint64
@@ -151,6 +170,8 @@ type UpstreamStats struct {
 
 func (s *Store) initUpstream(o Options) {
 	s.up, s.mode, s.held, s.reading = o.Upstream, o.UpstreamModes, map[uint64]struct{}{}, map[string]*readThrough{}
+	s.stale, s.retryStop, s.retryDone = map[string]struct{}{}, make(chan struct{}), make(chan struct{})
+	go s.retryStale()
 	if s.mode.WriteBack || s.mode.WriteThroughAsync {
 		depth, wait := o.UpstreamQueue, o.UpstreamWait
 		if depth == 0 {
@@ -160,7 +181,83 @@ func (s *Store) initUpstream(o Options) {
 			wait = o.DemoteWait
 		}
 		s.upq = newDemoter(s, "upstream write", depth, wait, []tiers.Tier{s.up})
-		s.upq.onWritten = s.setHeld
+		s.upq.onWritten = func(key string) {
+			s.setHeld(key)
+			s.unmarkStale(key)
+		}
+		s.upq.onLost = s.markStale
+	}
+}
+
+// maxStale bounds the stale set (about 100 bytes a key).
+const maxStale = 1 << 20
+
+// staleRetry is how often the retrier tries to delete stale upstream copies.
+const staleRetry = 500 * time.Millisecond
+
+func (s *Store) markStale(key string) {
+	s.staleMu.Lock()
+	defer s.staleMu.Unlock()
+	if len(s.stale) >= maxStale {
+		if !s.staleFull.Swap(true) {
+			s.log.Error("too many keys wait for the upstream to take their deletes: the upstream is no longer read (restart once it is back)", "keys", len(s.stale))
+		}
+		return
+	}
+	s.stale[key] = struct{}{}
+}
+
+func (s *Store) unmarkStale(key string) {
+	s.staleMu.Lock()
+	delete(s.stale, key)
+	s.staleMu.Unlock()
+}
+
+// isStale reports whether the upstream's copy of key must not be read.
+func (s *Store) isStale(key string) bool {
+	if s.staleFull.Load() {
+		return true
+	}
+	s.staleMu.Lock()
+	defer s.staleMu.Unlock()
+	_, ok := s.stale[key]
+	return ok
+}
+
+// retryStale deletes the upstream copies of stale keys until Close.
+func (s *Store) retryStale() {
+	defer close(s.retryDone)
+	t := time.NewTicker(staleRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.retryStop:
+			return
+		case <-t.C:
+		}
+		s.staleMu.Lock()
+		keys := make([]string, 0, len(s.stale))
+		for k := range s.stale {
+			keys = append(keys, k)
+		}
+		s.staleMu.Unlock()
+		for _, key := range keys {
+			select {
+			case <-s.retryStop:
+				return
+			default:
+			}
+			// Under the key's lock, so that a write that makes the
+			// upstream's copy current (and unmarks the key) is not undone.
+			mu := s.lock(key)
+			mu.Lock()
+			if s.isStale(key) {
+				if _, err := s.up.Delete(key); err == nil {
+					s.unmarkStale(key)
+				}
+			}
+			mu.Unlock()
+		}
 	}
 }
 
@@ -221,7 +318,7 @@ func (s *Store) getUpstream(key string, stream bool) (tiers.Item, *tiers.Fill, b
 			return it, nil, true
 		}
 	}
-	if !s.mode.ReadThrough {
+	if !s.mode.ReadThrough || s.isStale(key) {
 		return tiers.Item{}, nil, false
 	}
 	s.readingMu.Lock()
@@ -336,7 +433,7 @@ func (s *Store) statUpstream(key string) (tiers.Meta, bool) {
 			return m, true
 		}
 	}
-	if !s.mode.Exists {
+	if !s.mode.Exists || s.isStale(key) {
 		return tiers.Meta{}, false
 	}
 	m, ok, err := s.up.Stat(key)
@@ -358,6 +455,7 @@ func (s *Store) setUpstream(key string, it tiers.Item) {
 	switch {
 	case s.mode.WriteThrough:
 		if err := s.up.Put(key, it); err != nil {
+			s.markStale(key)
 			s.writeFailed.Add(1)
 			if now := time.Now().Unix(); s.lastFailLog.Swap(now) != now {
 				s.log.Warn("write-through failed: the value is kept locally only", "key", key, "err", err)
@@ -365,10 +463,11 @@ func (s *Store) setUpstream(key string, it tiers.Item) {
 			return
 		}
 		s.setHeld(key)
+		s.unmarkStale(key)
 	case s.mode.WriteThroughAsync:
 		s.upq.send(s.upq.register(key, it, 0))
 	case s.mode.Delete:
-		_, _ = s.up.Delete(key)
+		s.deleteUp(key)
 	}
 }
 
@@ -381,12 +480,22 @@ func (s *Store) deleteUpstream(key string) bool {
 		found = true
 	}
 	s.takeHeld(key)
-	if s.mode.Delete {
-		if ok, err := s.up.Delete(key); err == nil && ok {
-			found = true
-		}
+	if s.mode.Delete && s.deleteUp(key) {
+		found = true
 	}
 	return found
+}
+
+// deleteUp deletes key upstream, reporting whether it was there; a delete
+// the upstream does not take leaves the key stale.
+func (s *Store) deleteUp(key string) bool {
+	ok, err := s.up.Delete(key)
+	if err != nil {
+		s.markStale(key)
+		return false
+	}
+	s.unmarkStale(key)
+	return ok
 }
 
 // setExpireUpstream changes key's expiry on its way up and upstream when the
@@ -401,7 +510,9 @@ func (s *Store) setExpireUpstream(key string, at int64, onlyUpstream bool) bool 
 	changed := s.upq != nil && s.upq.setExpire(key, at)
 	ok, err := s.up.SetExpire(key, at)
 	if err != nil {
-		s.takeHeld(key) // the upstream's copy keeps its old expiry
+		// The upstream's copy keeps its old expiry.
+		s.takeHeld(key)
+		s.markStale(key)
 	}
 	return changed || (ok && onlyUpstream)
 }
@@ -428,6 +539,8 @@ func (s *Store) closeUpstream() {
 	if s.upq != nil {
 		s.upq.close()
 	}
+	s.stopRetry.Do(func() { close(s.retryStop) })
+	<-s.retryDone
 	s.readingWG.Wait() // each ends by the upstream's deadline
 }
 
@@ -439,5 +552,9 @@ func (s *Store) upstreamStats() *UpstreamStats {
 		st.Written, st.Dropped, st.Failed = d.demoted.Load(), d.dropped.Load(), d.failed.Load()
 		st.Cancelled, st.QueueHit = d.cancelled.Load(), d.hits.Load()
 	}
+	s.staleMu.Lock()
+	st.Stale = len(s.stale)
+	s.staleMu.Unlock()
+	st.StaleFull = s.staleFull.Load()
 	return st
 }

@@ -378,3 +378,42 @@ func TestReadThroughStreamCancelAndFail(t *testing.T) {
 		t.Fatal("DRAM holds a broken transfer")
 	}
 }
+
+// A DEL or a write the upstream does not take must not let the older
+// upstream value come back by read-through or EXISTS; the retrier deletes
+// it once the upstream is back.
+func TestStaleAfterOutage(t *testing.T) {
+	u := newUpFixture(t, 16<<20, "read-through,write-through,exists,del")
+	u.set(t, "gone", "old", SetOptions{})
+	u.set(t, "changed", "v1", SetOptions{})
+	u.mem.SetFail(uptest.ErrDown)
+	if ok, _ := u.s.Delete("gone"); !ok {
+		t.Fatal("DEL found nothing")
+	}
+	u.set(t, "changed", "v2", SetOptions{})
+	u.s.Flush() // the local copies go; the upstream keeps v1 and old
+	u.mem.SetFail(nil)
+	time.Sleep(60 * time.Millisecond) // the breaker's cooldown
+	if ok, _ := u.s.Exists("gone"); ok {
+		t.Fatal("EXISTS found a deleted key upstream")
+	}
+	if v, ok := u.get(t, "changed"); ok {
+		t.Fatalf("GET = %q: an older upstream value came back", v)
+	}
+	if st := u.s.Stats().Upstream; st.Stale != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for u.mem.Len() != 0 || u.s.Stats().Upstream.Stale != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the retrier left %d upstream keys, %d stale", u.mem.Len(), u.s.Stats().Upstream.Stale)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The key is usable again: a new value written through is read back.
+	u.set(t, "changed", "v3", SetOptions{})
+	u.s.Flush()
+	if v, ok := u.get(t, "changed"); !ok || v != "v3" {
+		t.Fatalf("GET = %q %v", v, ok)
+	}
+}

@@ -12,20 +12,11 @@ import (
 	"kvresp/tiers/uptest"
 )
 
-func newArena(t *testing.T) *slab.Arena {
-	t.Helper()
-	a, err := slab.New(slab.Options{Limit: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func newProxy(t *testing.T, o tiers.ProxyOptions) (*tiers.Proxy, *uptest.Memory) {
 	t.Helper()
 	u := uptest.New(func() int64 { return time.Now().UnixMilli() })
 	if o.Alloc == nil {
-		o.Alloc = newArena(t).Alloc
+		o.Alloc = uptest.Arena(t, 64<<20).Alloc
 	}
 	return tiers.NewProxy(u, o), u
 }
@@ -44,7 +35,7 @@ func put(t *testing.T, p *tiers.Proxy, a tiers.Alloc, key, val string) {
 }
 
 func TestProxyRoundTrip(t *testing.T) {
-	a := newArena(t)
+	a := uptest.Arena(t, 64<<20)
 	p, _ := newProxy(t, tiers.ProxyOptions{Alloc: a.Alloc})
 	put(t, p, a.Alloc, "k", "value")
 	it, ok, err := p.Get("k")
@@ -141,7 +132,7 @@ func TestProxyBreaker(t *testing.T) {
 // What the node refuses (a value too large for it) says nothing about the
 // upstream: no retry, no breaker.
 func TestProxyRefusedKeepsBreakerClosed(t *testing.T) {
-	a := newArena(t)
+	a := uptest.Arena(t, 64<<20)
 	p, _ := newProxy(t, tiers.ProxyOptions{Alloc: func(n int) (*slab.Buf, error) {
 		return nil, tiers.ErrTooLarge
 	}})

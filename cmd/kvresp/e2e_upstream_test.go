@@ -2,78 +2,36 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"kvresp/internal/redistest"
 )
 
-// upstreamServer is a redis-server the server under test uses as its upstream.
-type upstreamServer struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-	rdb  *redis.Client
-}
-
-// startUpstream starts redis-server on port (0: a free one).
-func startUpstream(t *testing.T, port int) *upstreamServer {
+// startUpstream starts the redis-server the server under test uses as its
+// upstream, taking values as large as kvresp's.
+func startUpstream(t *testing.T) *redistest.Server {
 	t.Helper()
-	bin := needTool(t, "redis-server")
-	if port == 0 {
-		port = freePort(t)
-	}
-	dir := t.TempDir()
-	logf, err := os.Create(filepath.Join(dir, "redis.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	u := &upstreamServer{t: t, port: port, done: make(chan struct{})}
-	u.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-		"--dir", dir, "--proto-max-bulk-len", "512mb")
-	u.cmd.Stdout, u.cmd.Stderr = logf, logf
-	if err := u.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = u.cmd.Wait(); close(u.done) }()
-	t.Cleanup(u.kill)
-	u.rdb = redis.NewClient(&redis.Options{Addr: u.addr()})
-	t.Cleanup(func() { u.rdb.Close() })
-	waitFor(t, 10*time.Second, "the upstream redis-server to answer", func() bool {
-		return u.rdb.Ping(context.Background()).Err() == nil
-	})
-	return u
+	return redistest.Start(t, "--proto-max-bulk-len", "512mb")
 }
 
-func (u *upstreamServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(u.port)) }
-func (u *upstreamServer) url() string  { return "redis://" + u.addr() }
+func redisURL(s *redistest.Server) string { return "redis://" + s.Addr() }
 
-func (u *upstreamServer) kill() {
-	_ = u.cmd.Process.Kill()
-	<-u.done
-}
-
-// value returns the upstream's value of key.
-func (u *upstreamServer) value(key string) ([]byte, bool) {
-	u.t.Helper()
-	v, err := u.rdb.Get(ctxT(u.t), key).Bytes()
+// redisValue returns rdb's value of key.
+func redisValue(t *testing.T, rdb *redis.Client, key string) ([]byte, bool) {
+	t.Helper()
+	v, err := rdb.Get(ctxT(t), key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, false
 	}
 	if err != nil {
-		u.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return v, true
 }
@@ -87,23 +45,23 @@ func upstreamArgs(url, modes string, extra ...string) []string {
 // write-through, read-through, EXISTS and DEL.
 func TestE2EUpstreamRedis(t *testing.T) {
 	skipOnRedis(t, "no upstream")
-	up := startUpstream(t, 0)
-	s := startServer(t, serverOptions{extra: upstreamArgs(up.url(), "read-through,write-through,exists,del")})
+	up := startUpstream(t)
+	s := startServer(t, serverOptions{extra: upstreamArgs(redisURL(up), "read-through,write-through,exists,del")})
 	rc := s.resp(t)
 
 	v := rbValue("chunk", 1, 3<<20)
 	rc.setChunk("chunk", v)
 	rc.expect("+OK\r\n")
-	if got, ok := up.value("chunk"); !ok || !bytes.Equal(got, v) {
+	if got, ok := redisValue(t, up.Client(), "chunk"); !ok || !bytes.Equal(got, v) {
 		t.Fatal("write-through: the upstream does not have the value")
 	}
 	rc.do("+OK\r\n", "SET", "ttl", "x", "PX", "60000")
-	if ttl := up.rdb.PTTL(ctxT(t), "ttl").Val(); ttl <= 0 || ttl > time.Minute {
+	if ttl := up.Client().PTTL(ctxT(t), "ttl").Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("upstream PTTL %v, want the SET's TTL", ttl)
 	}
 	// What another node wrote: EXISTS sees it, GET reads it through.
 	other := rbValue("other", 1, 5<<20)
-	if err := up.rdb.Set(ctxT(t), "other", other, 0).Err(); err != nil {
+	if err := up.Client().Set(ctxT(t), "other", other, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rc.do(":1\r\n", "EXISTS", "other")
@@ -116,7 +74,7 @@ func TestE2EUpstreamRedis(t *testing.T) {
 		t.Fatalf("INFO upstream: %v", in)
 	}
 	rc.do(":1\r\n", "DEL", "other")
-	if _, ok := up.value("other"); ok {
+	if _, ok := redisValue(t, up.Client(), "other"); ok {
 		t.Fatal("DEL did not reach the upstream")
 	}
 	rc.do(":0\r\n", "EXISTS", "other")
@@ -126,9 +84,9 @@ func TestE2EUpstreamRedis(t *testing.T) {
 // what it evicts goes upstream and every value comes back by read-through.
 func TestE2EUpstreamWriteBack(t *testing.T) {
 	skipOnRedis(t, "no upstream")
-	up := startUpstream(t, 0)
+	up := startUpstream(t)
 	s := startServer(t, serverOptions{maxmemory: "24mb",
-		extra: upstreamArgs(up.url(), "write-back,read-through", "--tier-order", "dram,upstream")})
+		extra: upstreamArgs(redisURL(up), "write-back,read-through", "--tier-order", "dram,upstream")})
 	rc := s.resp(t)
 	var keys []rbKey
 	for i := range 48 {
@@ -141,7 +99,7 @@ func TestE2EUpstreamWriteBack(t *testing.T) {
 	waitFor(t, time.Minute, "the write-back queue to drain", func() bool {
 		return infoInt(t, rc.info("upstream"), "upstream_queue_depth") == 0
 	})
-	if n := up.rdb.DBSize(ctxT(t)).Val(); n == 0 {
+	if n := up.Client().DBSize(ctxT(t)).Val(); n == 0 {
 		t.Fatal("nothing was written back: the test does not exercise write-back")
 	}
 	rc.verifyKeys(keys, "through write-back and read-through")
@@ -157,8 +115,8 @@ func TestE2EUpstreamWriteBack(t *testing.T) {
 // opens and closes its breaker by itself, and writes to the new upstream.
 func TestE2EUpstreamAsyncOutage(t *testing.T) {
 	skipOnRedis(t, "no upstream")
-	up := startUpstream(t, 0)
-	s := startServer(t, serverOptions{extra: upstreamArgs(up.url(), "read-through,write-through-async,exists,del")})
+	up := startUpstream(t)
+	s := startServer(t, serverOptions{extra: upstreamArgs(redisURL(up), "read-through,write-through-async,exists,del")})
 	rdb := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, ReadTimeout: 10 * time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := ctxT(t)
@@ -189,8 +147,8 @@ func TestE2EUpstreamAsyncOutage(t *testing.T) {
 		}()
 	}
 	rc := s.resp(t)
-	waitFor(t, 30*time.Second, "writes to reach the upstream", func() bool { return up.rdb.DBSize(ctx).Val() > 0 })
-	up.kill()
+	waitFor(t, 30*time.Second, "writes to reach the upstream", func() bool { return up.Client().DBSize(ctx).Val() > 0 })
+	up.Stop()
 	waitFor(t, 30*time.Second, "the breaker to open", func() bool {
 		in := rc.info("upstream")
 		return in["upstream_breaker"] != "closed" && infoInt(t, in, "upstream_errors") > 0
@@ -204,10 +162,10 @@ func TestE2EUpstreamAsyncOutage(t *testing.T) {
 			t.Fatalf("GET of an absent key during the outage: %v", err)
 		}
 	}
-	up2 := startUpstream(t, up.port)
+	up.Restart()
 	waitFor(t, 60*time.Second, "the breaker to close", func() bool { return rc.info("upstream")["upstream_breaker"] == "closed" })
-	waitFor(t, 60*time.Second, "writes to reach the new upstream", func() bool { return up2.rdb.DBSize(ctx).Val() > 0 })
-	if err := up2.rdb.Set(ctx, "fresh", "from the new upstream", 0).Err(); err != nil {
+	waitFor(t, 60*time.Second, "writes to reach the new upstream", func() bool { return up.Client().DBSize(ctx).Val() > 0 })
+	if err := up.Client().Set(ctx, "fresh", "from the new upstream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "read-through from the new upstream", func() bool {
@@ -224,4 +182,29 @@ func TestE2EUpstreamAsyncOutage(t *testing.T) {
 		t.Fatalf("INFO upstream: %v", in)
 	}
 	t.Logf("%d SET+GET pairs; INFO upstream: %v", ops.Load(), in)
+}
+
+// TestE2EUpstreamDelDuringOutage: a DEL kvresp acknowledged while the
+// upstream could not take it must not come back by read-through or EXISTS
+// once the upstream answers again; the upstream's copy is deleted then.
+func TestE2EUpstreamDelDuringOutage(t *testing.T) {
+	skipOnRedis(t, "no upstream")
+	up := startUpstream(t)
+	s := startServer(t, serverOptions{extra: upstreamArgs(redisURL(up), "read-through,write-through,exists,del")})
+	rc := s.resp(t)
+	rc.do("+OK\r\n", "SET", "k", "deleted")
+	// Writes on the upstream hang for 3 s: longer than upstream-timeout.
+	if err := up.Client().Do(ctxT(t), "client", "pause", 3000, "write").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rc.do(":1\r\n", "DEL", "k")
+	waitFor(t, time.Minute, "the upstream to take writes and the breaker to close", func() bool {
+		rc.do("$-1\r\n", "GET", "absent")
+		return rc.info("upstream")["upstream_breaker"] == "closed" && up.Client().Set(ctxT(t), "probe", "x", 0).Err() == nil
+	})
+	rc.do(":0\r\n", "EXISTS", "k")
+	rc.do("$-1\r\n", "GET", "k")
+	waitFor(t, time.Minute, "the upstream's copy to be deleted", func() bool {
+		return up.Client().Exists(ctxT(t), "k").Val() == 0 && infoInt(t, rc.info("upstream"), "upstream_stale_keys") == 0
+	})
 }

@@ -108,6 +108,9 @@ func upstreamInfo(cfg *Config, p *tiers.Proxy, us *store.UpstreamStats) string {
 	}
 	kv("latency_avg_ms", fmt.Sprintf("%.3f", avg))
 	kv("admitted", us.Admitted)
+	kv("joined", us.Joined)
+	kv("stale_keys", us.Stale)
+	kv("stale_overflow", boolInt(us.StaleFull))
 	kv("write_through_failed", us.WriteFailed)
 	kv("write_back_skipped_held", us.HeldSkips)
 	kv("queue_depth", us.Queued)
@@ -125,7 +128,7 @@ type upstreamCollector struct {
 	st *store.Store
 
 	calls, errs, skipped, hits, misses, opens, breaker, latency *prometheus.Desc
-	queue, written, dropped, failed, admitted                   *prometheus.Desc
+	queue, written, dropped, failed, admitted, stale            *prometheus.Desc
 }
 
 func newUpstreamCollector(p *tiers.Proxy, st *store.Store) *upstreamCollector {
@@ -146,13 +149,14 @@ func newUpstreamCollector(p *tiers.Proxy, st *store.Store) *upstreamCollector {
 		dropped:  d("queue_dropped_total", "Queued writes dropped because the queue stayed full."),
 		failed:   d("queue_failed_total", "Queued writes the upstream failed."),
 		admitted: d("admitted_total", "Values read through from the upstream into DRAM."),
+		stale:    d("stale_keys", "Keys whose upstream copy waits to be deleted (a DEL or write the upstream did not take); the upstream is not read for them."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.calls, c.errs, c.skipped, c.hits, c.misses, c.opens, c.breaker, c.latency,
-		c.queue, c.written, c.dropped, c.failed, c.admitted} {
+		c.queue, c.written, c.dropped, c.failed, c.admitted, c.stale} {
 		ch <- d
 	}
 }
@@ -192,5 +196,6 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.dropped, us.Dropped)
 		counter(c.failed, us.Failed)
 		counter(c.admitted, us.Admitted)
+		gauge(c.stale, float64(us.Stale))
 	}
 }

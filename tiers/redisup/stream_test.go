@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"kvresp/slab"
 	"kvresp/tiers"
+	"kvresp/tiers/uptest"
 )
 
 // fakeRedis answers each connection's first request (the four commands of a
@@ -63,22 +63,12 @@ func fakeRedis(t *testing.T, reply string, cut int) string {
 	return ln.Addr().String()
 }
 
-func streamArena(t *testing.T) *slab.Arena {
-	t.Helper()
-	a, err := slab.New(slab.Options{Limit: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
 // A value cut short by the upstream ends its Fill with an error, never as
 // a whole value; the broken connection is not used again.
 func TestGetStreamCutShort(t *testing.T) {
 	val := strings.Repeat("v", 1<<20)
 	reply := "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$" + "1048576\r\n" + val + "\r\n"
-	a := streamArena(t)
+	a := uptest.Arena(t, 64<<20)
 	for _, c := range []struct {
 		cut  int
 		want bool
@@ -113,7 +103,7 @@ func TestGetStreamCutShort(t *testing.T) {
 
 // Error replies inside the transaction are sorted like go-redis's.
 func TestGetStreamErrorReplies(t *testing.T) {
-	a := streamArena(t)
+	a := uptest.Arena(t, 64<<20)
 	for reply, refusedWant := range map[string]bool{
 		"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n": true,
 		"-NOAUTH Authentication required.\r\n":                        false,

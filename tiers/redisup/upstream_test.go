@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"kvresp/internal/redistest"
 	"kvresp/slab"
 	"kvresp/tiers"
+	"kvresp/tiers/uptest"
 )
 
 // Keys and values are bytes: these keys exercise what a URL, a shell or UTF-8 would mangle.
@@ -31,13 +33,13 @@ var oddKeys = []string{
 }
 
 func TestSingleRoundTrip(t *testing.T) {
-	s := startRedis(t)
-	u := open(t, "redis://"+s.addr())
+	s := redistest.Start(t)
+	u := open(t, "redis://"+s.Addr())
 	if u.Name() != "redis" {
 		t.Errorf("Name() = %q", u.Name())
 	}
-	direct := s.client()
-	a := newArena(t, 16<<20)
+	direct := s.Client()
+	a := uptest.Arena(t, 16<<20)
 	ctx := t.Context()
 	if err := u.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -47,14 +49,14 @@ func TestSingleRoundTrip(t *testing.T) {
 		if i%3 == 0 {
 			val = nil // the empty value
 		}
-		if _, _, ok := get(t, u, a, key); ok {
+		if _, _, ok := uptest.Get(t, u, a, key); ok {
 			t.Fatalf("Get(%q) before Put: found", key)
 		}
 		if _, ok, err := u.Stat(ctx, key); err != nil || ok {
 			t.Fatalf("Stat(%q) before Put = %v, %v", key, ok, err)
 		}
-		put(t, u, a, key, val, 0)
-		got, exp, ok := get(t, u, a, key)
+		uptest.Put(t, u, a, key, val, 0)
+		got, exp, ok := uptest.Get(t, u, a, key)
 		if !ok || !bytes.Equal(got, val) || exp != 0 {
 			t.Errorf("Get(%q) = %q, %d, %v; want %q, 0, true", key, got, exp, ok, val)
 		}
@@ -81,10 +83,10 @@ func TestSingleRoundTrip(t *testing.T) {
 }
 
 func TestSingleExpiry(t *testing.T) {
-	s := startRedis(t)
-	u := open(t, "redis://"+s.addr())
-	direct := s.client()
-	a := newArena(t, 16<<20)
+	s := redistest.Start(t)
+	u := open(t, "redis://"+s.Addr())
+	direct := s.Client()
+	a := uptest.Arena(t, 16<<20)
 	ctx := t.Context()
 	pexpiretime := func(key string) int64 {
 		t.Helper()
@@ -96,13 +98,13 @@ func TestSingleExpiry(t *testing.T) {
 	}
 
 	exp := time.Now().Add(time.Hour).UnixMilli()
-	put(t, u, a, "k", []byte("v"), exp)
+	uptest.Put(t, u, a, "k", []byte("v"), exp)
 	if got := pexpiretime("k"); got != exp {
 		t.Errorf("after Put with expiry %d: PEXPIRETIME = %d", exp, got)
 	}
 	// The expiry read back is from PTTL and the time the request left: never later
 	// than the upstream's.
-	_, gotExp, ok := get(t, u, a, "k")
+	_, gotExp, ok := uptest.Get(t, u, a, "k")
 	if !ok || gotExp > exp || gotExp <= time.Now().UnixMilli() {
 		t.Errorf("Get expiry = %d, %v; want at most %d and in the future", gotExp, ok, exp)
 	}
@@ -127,7 +129,7 @@ func TestSingleExpiry(t *testing.T) {
 		if got := pexpiretime("k"); got != -1 {
 			t.Errorf("after SetExpire(0): PEXPIRETIME = %d", got)
 		}
-		if _, gotExp, ok := get(t, u, a, "k"); !ok || gotExp != 0 {
+		if _, gotExp, ok := uptest.Get(t, u, a, "k"); !ok || gotExp != 0 {
 			t.Errorf("Get after SetExpire(0): expiry %d, %v", gotExp, ok)
 		}
 	}
@@ -142,33 +144,33 @@ func TestSingleExpiry(t *testing.T) {
 
 	// A Put whose expiry has passed deletes: storing it would.
 	past := time.Now().Add(-time.Second).UnixMilli()
-	put(t, u, a, "k", []byte("new"), past)
-	if _, _, ok := get(t, u, a, "k"); ok {
+	uptest.Put(t, u, a, "k", []byte("new"), past)
+	if _, _, ok := uptest.Get(t, u, a, "k"); ok {
 		t.Error("Get after Put with a past expiry: found")
 	}
 	if n, err := direct.Exists(ctx, "k").Result(); err != nil || n != 0 {
 		t.Errorf("after Put with a past expiry: EXISTS = %d, %v", n, err)
 	}
-	put(t, u, a, "never", []byte("v"), past)
+	uptest.Put(t, u, a, "never", []byte("v"), past)
 	// An expiry set in the past deletes the key, which existed.
-	put(t, u, a, "k", []byte("v"), 0)
+	uptest.Put(t, u, a, "k", []byte("v"), 0)
 	if ok, err := u.SetExpire(ctx, "k", past); err != nil || !ok {
 		t.Errorf("SetExpire(past) = %v, %v; want true", ok, err)
 	}
-	if _, _, ok := get(t, u, a, "k"); ok {
+	if _, _, ok := uptest.Get(t, u, a, "k"); ok {
 		t.Error("Get after SetExpire(past): found")
 	}
 }
 
 func TestSingleLargeValue(t *testing.T) {
-	s := startRedis(t)
-	u := open(t, "redis://"+s.addr())
-	a := newArena(t, 128<<20)
+	s := redistest.Start(t)
+	u := open(t, "redis://"+s.Addr())
+	a := uptest.Arena(t, 128<<20)
 	val := make([]byte, 32<<20)
 	r := mrand.NewChaCha8([32]byte{1})
 	_, _ = r.Read(val)
-	put(t, u, a, "big", val, 0)
-	got, _, ok := get(t, u, a, "big")
+	uptest.Put(t, u, a, "big", val, 0)
+	got, _, ok := uptest.Get(t, u, a, "big")
 	if !ok || !bytes.Equal(got, val) {
 		t.Fatalf("Get of a 32 MiB value: ok=%v, %d bytes, equal=%v", ok, len(got), bytes.Equal(got, val))
 	}
@@ -178,10 +180,10 @@ func TestSingleLargeValue(t *testing.T) {
 }
 
 func TestSingleRefused(t *testing.T) {
-	s := startRedis(t)
-	u := open(t, "redis://"+s.addr())
-	direct := s.client()
-	a := newArena(t, 1<<20) // the smallest arena: a 2 MiB value can never fit
+	s := redistest.Start(t)
+	u := open(t, "redis://"+s.Addr())
+	direct := s.Client()
+	a := uptest.Arena(t, 1<<20) // the smallest arena: a 2 MiB value can never fit
 	ctx := t.Context()
 	refusedErr := func(op string, err error) {
 		t.Helper()
@@ -193,15 +195,15 @@ func TestSingleRefused(t *testing.T) {
 	if err := direct.LPush(ctx, "list", "x").Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err := tryGet(ctx, u, a, "list")
+	_, _, _, err := uptest.TryGet(ctx, u, a, "list")
 	refusedErr("Get of a list", err)
 	_, _, err = u.Stat(ctx, "list")
 	refusedErr("Stat of a list", err)
 	if ok, err := u.SetExpire(ctx, "list", 0); err != nil || !ok {
 		t.Errorf("SetExpire(list, 0) = %v, %v; want true", ok, err)
 	}
-	put(t, u, a, "list", []byte("now a string"), 0) // SET replaces a value of any type
-	if got, _, ok := get(t, u, a, "list"); !ok || string(got) != "now a string" {
+	uptest.Put(t, u, a, "list", []byte("now a string"), 0) // SET replaces a value of any type
+	if got, _, ok := uptest.Get(t, u, a, "list"); !ok || string(got) != "now a string" {
 		t.Errorf("Get after SET over a list = %q, %v", got, ok)
 	}
 
@@ -209,7 +211,7 @@ func TestSingleRefused(t *testing.T) {
 	if err := direct.Set(ctx, "big", make([]byte, 2<<20), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err = tryGet(ctx, u, a, "big")
+	_, _, _, err = uptest.TryGet(ctx, u, a, "big")
 	refusedErr("Get of a value larger than the arena", err)
 	if !errors.Is(err, slab.ErrTooLarge) {
 		t.Errorf("Get of a value larger than the arena: %v; want slab.ErrTooLarge too", err)
@@ -228,15 +230,15 @@ func TestSingleRefused(t *testing.T) {
 // An -ERR reply to a command is a refusal; the same reply while setting up a connection
 // (SELECT of a database the server lacks) is the upstream being unusable.
 func TestSingleErrReplies(t *testing.T) {
-	s := startRedis(t, "--rename-command", "UNLINK", "", "--databases", "2")
-	u := open(t, "redis://"+s.addr())
+	s := redistest.Start(t, "--rename-command", "UNLINK", "", "--databases", "2")
+	u := open(t, "redis://"+s.Addr())
 	_, err := u.Delete(t.Context(), "k")
 	if !errors.Is(err, tiers.ErrRefused) {
 		t.Errorf("Delete with UNLINK unknown to the server: %v; want ErrRefused", err)
 	}
-	bad := open(t, "redis://"+s.addr()+"/5")
-	a := newArena(t, 4<<20)
-	_, _, _, err = tryGet(t.Context(), bad, a, "k")
+	bad := open(t, "redis://"+s.Addr()+"/5")
+	a := uptest.Arena(t, 4<<20)
+	_, _, _, err = uptest.TryGet(t.Context(), bad, a, "k")
 	notRefused(t, "Get from database 5 of 2", err)
 }
 
@@ -244,34 +246,34 @@ func TestSingleErrReplies(t *testing.T) {
 // arrives or the connection is reset while the value is being written (which is what
 // a value larger than the socket buffers gets), and the upstream keeps serving.
 func TestSingleValueBeyondUpstreamLimit(t *testing.T) {
-	s := startRedis(t, "--proto-max-bulk-len", "1mb")
-	u := open(t, "redis://"+s.addr())
-	a := newArena(t, 64<<20)
+	s := redistest.Start(t, "--proto-max-bulk-len", "1mb")
+	u := open(t, "redis://"+s.Addr())
+	a := uptest.Arena(t, 64<<20)
 	for _, n := range []int{1<<20 + 1, 32 << 20} {
-		err := tryPut(t.Context(), u, a, "big", make([]byte, n), 0)
+		err := uptest.TryPut(t.Context(), u, a, "big", make([]byte, n), 0)
 		if !errors.Is(err, tiers.ErrRefused) {
 			t.Errorf("Put of %d bytes beyond proto-max-bulk-len: %v; want ErrRefused", n, err)
 		}
 	}
-	put(t, u, a, "small", []byte("v"), 0)
-	if got, _, ok := get(t, u, a, "small"); !ok || string(got) != "v" {
+	uptest.Put(t, u, a, "small", []byte("v"), 0)
+	if got, _, ok := uptest.Get(t, u, a, "small"); !ok || string(got) != "v" {
 		t.Errorf("Get after the refused Put = %q, %v", got, ok)
 	}
 }
 
 func TestSingleServerDown(t *testing.T) {
-	s := startRedis(t)
-	u := open(t, "redis://"+s.addr())
-	a := newArena(t, 16<<20)
-	put(t, u, a, "k", []byte("v"), 0)
-	s.stop()
+	s := redistest.Start(t)
+	u := open(t, "redis://"+s.Addr())
+	a := uptest.Arena(t, 16<<20)
+	uptest.Put(t, u, a, "k", []byte("v"), 0)
+	s.Stop()
 
 	ctx := ctxTimeout(t, 3*time.Second)
-	_, _, _, err := tryGet(ctx, u, a, "k")
+	_, _, _, err := uptest.TryGet(ctx, u, a, "k")
 	notRefused(t, "Get", err)
 	_, _, err = u.Stat(ctx, "k")
 	notRefused(t, "Stat", err)
-	notRefused(t, "Put", tryPut(ctx, u, a, "k", []byte("v"), 0))
+	notRefused(t, "Put", uptest.TryPut(ctx, u, a, "k", []byte("v"), 0))
 	_, err = u.SetExpire(ctx, "k", 0)
 	notRefused(t, "SetExpire", err)
 	_, err = u.Delete(ctx, "k")
@@ -279,18 +281,18 @@ func TestSingleServerDown(t *testing.T) {
 	notRefused(t, "Ping", u.Ping(ctx))
 
 	// The same Upstream serves again once a server is back on the address.
-	s.restart()
-	eventually(t, "Put after restart", func(ctx context.Context) error {
-		return tryPut(ctx, u, a, "k", []byte("again"), 0)
+	s.Restart()
+	redistest.Eventually(t, "Put after restart", func(ctx context.Context) error {
+		return uptest.TryPut(ctx, u, a, "k", []byte("again"), 0)
 	})
-	if got, _, ok := get(t, u, a, "k"); !ok || string(got) != "again" {
+	if got, _, ok := uptest.Get(t, u, a, "k"); !ok || string(got) != "again" {
 		t.Errorf("Get after restart = %q, %v", got, ok)
 	}
 }
 
 // Open connects to nothing: a node starts while its upstream is down.
 func TestOpenWithoutServer(t *testing.T) {
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(redistest.FreePort(t))
 	for _, raw := range []string{
 		"redis://127.0.0.1:" + port,
 		"redis-sentinel://127.0.0.1:" + port + "/mymaster",
@@ -307,22 +309,21 @@ func TestOpenWithoutServer(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
-	s := newServer(t, "redis-server", dir, func(port int) []string {
-		return append([]string{"--port", "0", "--tls-port", strconv.Itoa(port),
-			"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert,
-			"--tls-auth-clients", "no"}, redisArgs(dir)...)
-	})
-	s.tls = &tls.Config{InsecureSkipVerify: true}
-	s.startFree()
+	s := redistest.StartConfig(t, redistest.Config{Dir: dir, TLS: &tls.Config{InsecureSkipVerify: true},
+		Args: func(port int) []string {
+			return append([]string{"--port", "0", "--tls-port", strconv.Itoa(port),
+				"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert,
+				"--tls-auth-clients", "no"}, redistest.BaseArgs(dir)...)
+		}})
 
-	u := open(t, "rediss://"+s.addr()+"?skip_verify=true")
-	a := newArena(t, 4<<20)
-	put(t, u, a, "k", []byte("over TLS"), 0)
-	if got, _, ok := get(t, u, a, "k"); !ok || string(got) != "over TLS" {
+	u := open(t, "rediss://"+s.Addr()+"?skip_verify=true")
+	a := uptest.Arena(t, 4<<20)
+	uptest.Put(t, u, a, "k", []byte("over TLS"), 0)
+	if got, _, ok := uptest.Get(t, u, a, "k"); !ok || string(got) != "over TLS" {
 		t.Errorf("Get over TLS = %q, %v", got, ok)
 	}
 	// Without skip_verify a self-signed certificate is an upstream failure.
-	strict := open(t, "rediss://"+s.addr())
+	strict := open(t, "rediss://"+s.Addr())
 	notRefused(t, "Ping with an unknown CA", strict.Ping(ctxTimeout(t, 3*time.Second)))
 }
 

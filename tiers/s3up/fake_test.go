@@ -1,7 +1,6 @@
 package s3up
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"kvresp/slab"
-	"kvresp/tiers"
 )
 
 const (
@@ -267,28 +265,6 @@ func (f *fakeS3) open(t testing.TB, prefix string, o Options) *Upstream {
 	return u
 }
 
-// newArena returns a slab arena that is checked (no buffer leaked) and
-// closed when the test ends.
-func newArena(t testing.TB, limit int64) *slab.Arena {
-	t.Helper()
-	a, err := slab.New(slab.Options{Limit: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s := a.Stats(); s.InUse != 0 {
-			t.Errorf("slab: %d bytes of buffers still in use (a leaked Buf)", s.InUse)
-		}
-		if err := a.Check(); err != nil {
-			t.Error(err)
-		}
-		if err := a.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return a
-}
-
 // bufOf copies b into a new buffer of a.
 func bufOf(t testing.TB, a *slab.Arena, b []byte) *slab.Buf {
 	t.Helper()
@@ -298,30 +274,6 @@ func bufOf(t testing.TB, a *slab.Arena, b []byte) *slab.Buf {
 	}
 	copy(buf.Bytes(), b)
 	return buf
-}
-
-// put stores val under key with expiry exp, failing the test on error.
-func put(t testing.TB, u *Upstream, a *slab.Arena, key string, val []byte, exp int64) {
-	t.Helper()
-	buf := bufOf(t, a, val)
-	defer buf.Release()
-	if err := u.Put(context.Background(), key, tiers.Item{Buf: buf, ExpireAt: exp}); err != nil {
-		t.Fatalf("Put(%q): %v", key, err)
-	}
-}
-
-// get returns key's value and expiry, failing the test on error.
-func get(t testing.TB, u *Upstream, a *slab.Arena, key string) ([]byte, int64, bool) {
-	t.Helper()
-	it, ok, err := u.Get(context.Background(), key, a.Alloc)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", key, err)
-	}
-	if !ok {
-		return nil, 0, false
-	}
-	defer it.Buf.Release()
-	return append([]byte{}, it.Buf.Bytes()...), it.ExpireAt, true
 }
 
 // credServer stands in for the container credentials endpoint that the

@@ -16,6 +16,7 @@ import (
 
 	"kvresp/slab"
 	"kvresp/tiers"
+	"kvresp/tiers/uptest"
 )
 
 const (
@@ -49,7 +50,7 @@ func rawStat(t *testing.T, f *fakeS3, prefix, key string) (minio.ObjectInfo, boo
 
 func TestMethods(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 64*MiB)
+	a := uptest.Arena(t, 64*MiB)
 	u := f.open(t, "methods", Options{})
 	ctx := context.Background()
 
@@ -75,9 +76,9 @@ func TestMethods(t *testing.T) {
 	}
 
 	// Present key; Put replaces.
-	put(t, u, a, "k", []byte("first value"), 0)
-	put(t, u, a, "k", []byte("v2"), 0)
-	if v, exp, ok := get(t, u, a, "k"); !ok || string(v) != "v2" || exp != 0 {
+	uptest.Put(t, u, a, "k", []byte("first value"), 0)
+	uptest.Put(t, u, a, "k", []byte("v2"), 0)
+	if v, exp, ok := uptest.Get(t, u, a, "k"); !ok || string(v) != "v2" || exp != 0 {
 		t.Fatalf("Get = %q, %d, %v", v, exp, ok)
 	}
 	if m, ok, err := u.Stat(ctx, "k"); !ok || err != nil || m.Size != 2 || m.ExpireAt != 0 {
@@ -97,8 +98,8 @@ func TestMethods(t *testing.T) {
 	}
 
 	// Empty value, and a nil buffer taken as one.
-	put(t, u, a, "empty", nil, 0)
-	if v, _, ok := get(t, u, a, "empty"); !ok || len(v) != 0 {
+	uptest.Put(t, u, a, "empty", nil, 0)
+	if v, _, ok := uptest.Get(t, u, a, "empty"); !ok || len(v) != 0 {
 		t.Fatalf("empty value: %q, %v", v, ok)
 	}
 	if err := u.Put(ctx, "nil", tiers.Item{}); err != nil {
@@ -143,7 +144,7 @@ func getOK(t *testing.T, u *Upstream, a *slab.Arena, key string) (tiers.Item, bo
 
 func TestTTL(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 64*MiB)
+	a := uptest.Arena(t, 64*MiB)
 	u := f.open(t, "ttl", Options{})
 	ctx := context.Background()
 	var clock atomic.Int64
@@ -151,8 +152,8 @@ func TestTTL(t *testing.T) {
 	u.now = clock.Load
 	now := clock.Load()
 
-	put(t, u, a, "k", []byte("value"), now+10_000)
-	if v, exp, ok := get(t, u, a, "k"); !ok || string(v) != "value" || exp != now+10_000 {
+	uptest.Put(t, u, a, "k", []byte("value"), now+10_000)
+	if v, exp, ok := uptest.Get(t, u, a, "k"); !ok || string(v) != "value" || exp != now+10_000 {
 		t.Fatalf("Get = %q, %d, %v", v, exp, ok)
 	}
 	if m, ok, err := u.Stat(ctx, "k"); !ok || err != nil || m.ExpireAt != now+10_000 || m.Size != 5 {
@@ -167,7 +168,7 @@ func TestTTL(t *testing.T) {
 		if ok, err := u.SetExpire(ctx, "k", exp); !ok || err != nil {
 			t.Fatalf("SetExpire(%d) = %v, %v", exp, ok, err)
 		}
-		if v, got, ok := get(t, u, a, "k"); !ok || string(v) != "value" || got != exp {
+		if v, got, ok := uptest.Get(t, u, a, "k"); !ok || string(v) != "value" || got != exp {
 			t.Fatalf("after SetExpire(%d): Get = %q, %d, %v", exp, v, got, ok)
 		}
 		if m, ok, err := u.Stat(ctx, "k"); !ok || err != nil || m.ExpireAt != exp {
@@ -198,12 +199,12 @@ func TestTTL(t *testing.T) {
 
 	// A Put or a SetExpire in the past deletes.
 	now = clock.Load()
-	put(t, u, a, "p", []byte("x"), 0)
-	put(t, u, a, "p", []byte("y"), now-1)
+	uptest.Put(t, u, a, "p", []byte("x"), 0)
+	uptest.Put(t, u, a, "p", []byte("y"), now-1)
 	if _, ok := rawStat(t, f, "ttl/", "p"); ok {
 		t.Fatal("Put of an expired value left the old one")
 	}
-	put(t, u, a, "s", []byte("x"), 0)
+	uptest.Put(t, u, a, "s", []byte("x"), 0)
 	if ok, err := u.SetExpire(ctx, "s", now); !ok || err != nil {
 		t.Fatalf("SetExpire(now) of a present key = %v, %v; want true", ok, err)
 	}
@@ -220,10 +221,10 @@ func TestTTL(t *testing.T) {
 // bounded number of times.
 func TestSetExpireConflict(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 16*MiB)
+	a := uptest.Arena(t, 16*MiB)
 	u := f.open(t, "conflict", Options{})
 	ctx := context.Background()
-	put(t, u, a, "k", []byte("value"), 0)
+	uptest.Put(t, u, a, "k", []byte("value"), 0)
 	info, _ := rawStat(t, f, u.Prefix(), "k")
 
 	f.copyConflicts.Store(maxConflicts - 1)
@@ -231,7 +232,7 @@ func TestSetExpireConflict(t *testing.T) {
 	if ok, err := u.SetExpire(ctx, "k", exp); !ok || err != nil {
 		t.Fatalf("SetExpire after %d conflicts = %v, %v", maxConflicts-1, ok, err)
 	}
-	if _, got, ok := get(t, u, a, "k"); !ok || got != exp {
+	if _, got, ok := uptest.Get(t, u, a, "k"); !ok || got != exp {
 		t.Fatalf("expiry %d, %v; want %d", got, ok, exp)
 	}
 	f.mu.Lock()
@@ -251,14 +252,14 @@ func TestSetExpireConflict(t *testing.T) {
 	if ok || !errors.Is(err, tiers.ErrRefused) {
 		t.Fatalf("SetExpire with endless conflicts = %v, %v; want ErrRefused", ok, err)
 	}
-	if _, got, _ := get(t, u, a, "k"); got != exp {
+	if _, got, _ := uptest.Get(t, u, a, "k"); got != exp {
 		t.Fatalf("a failed SetExpire changed the expiry to %d", got)
 	}
 }
 
 func TestOddKeys(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 64*MiB)
+	a := uptest.Arena(t, 64*MiB)
 	for _, prefix := range []string{"", "odd/keys"} {
 		u := f.open(t, prefix, Options{})
 		ctx := context.Background()
@@ -273,10 +274,10 @@ func TestOddKeys(t *testing.T) {
 			keys = append(keys, key)
 		}
 		for i, key := range keys {
-			put(t, u, a, key, []byte(fmt.Sprintf("value %d", i)), 0)
+			uptest.Put(t, u, a, key, []byte(fmt.Sprintf("value %d", i)), 0)
 		}
 		for i, key := range keys {
-			if v, _, ok := get(t, u, a, key); !ok || string(v) != fmt.Sprintf("value %d", i) {
+			if v, _, ok := uptest.Get(t, u, a, key); !ok || string(v) != fmt.Sprintf("value %d", i) {
 				t.Fatalf("prefix %q: Get(%q) = %q, %v", prefix, key, v, ok)
 			}
 		}
@@ -320,7 +321,7 @@ func TestOddKeys(t *testing.T) {
 // one PUT (the default part size) and one in parts.
 func TestLargeValues(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 128*MiB)
+	a := uptest.Arena(t, 128*MiB)
 	for _, c := range []struct {
 		size      int
 		partSize  int64
@@ -332,7 +333,7 @@ func TestLargeValues(t *testing.T) {
 		u := f.open(t, "large", Options{PartSize: c.partSize})
 		val := randomBytes(c.size, uint64(c.size))
 		from := f.logLen()
-		put(t, u, a, "big", val, 0)
+		uptest.Put(t, u, a, "big", val, 0)
 		reqs := f.since(from)
 		multipart := false
 		for _, r := range reqs {
@@ -343,7 +344,7 @@ func TestLargeValues(t *testing.T) {
 		if multipart != c.multipart || (!multipart && len(reqs) != 1) {
 			t.Errorf("Put of %d bytes with part size %d: requests %v; want multipart %v", c.size, c.partSize, reqs, c.multipart)
 		}
-		got, _, ok := get(t, u, a, "big")
+		got, _, ok := uptest.Get(t, u, a, "big")
 		if !ok || !bytes.Equal(got, val) {
 			t.Fatalf("Get of the %d-byte value: ok %v, %d bytes, equal %v", c.size, ok, len(got), bytes.Equal(got, val))
 		}
@@ -355,11 +356,11 @@ func TestLargeValues(t *testing.T) {
 // server holds the body back until the test lets it go, after Get returned.
 func TestGetRefusedBeforeBody(t *testing.T) {
 	f := newFakeS3(t)
-	big := newArena(t, 16*MiB)
-	small := newArena(t, 1*MiB)
+	big := uptest.Arena(t, 16*MiB)
+	small := uptest.Arena(t, 1*MiB)
 	u := f.open(t, "refuse", Options{})
 	val := randomBytes(2*MiB, 1)
-	put(t, u, big, "big", val, 0)
+	uptest.Put(t, u, big, "big", val, 0)
 
 	release := f.setGate(t, u.Prefix(), "big")
 	var asked []int
@@ -383,7 +384,7 @@ func TestGetRefusedBeforeBody(t *testing.T) {
 	release()
 
 	// The same object, with memory for it, arrives whole.
-	got, _, ok := get(t, u, big, "big")
+	got, _, ok := uptest.Get(t, u, big, "big")
 	if !ok || !bytes.Equal(got, val) {
 		t.Fatal("Get with room for the value did not return it")
 	}
@@ -394,14 +395,14 @@ func TestGetRefusedBeforeBody(t *testing.T) {
 // values.
 func TestIntegrity(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 16*MiB)
+	a := uptest.Arena(t, 16*MiB)
 	u := f.open(t, "integrity", Options{})
 	ctx := context.Background()
 	raw := f.rawClient(t)
 	val := randomBytes(100*KiB, 2)
 
 	// Overwritten with other bytes of the same length, keeping the metadata.
-	put(t, u, a, "corrupt", val, 0)
+	uptest.Put(t, u, a, "corrupt", val, 0)
 	info, _ := rawStat(t, f, u.Prefix(), "corrupt")
 	bad := bytes.Clone(val)
 	bad[len(bad)/2] ^= 1
@@ -419,7 +420,7 @@ func TestIntegrity(t *testing.T) {
 	}
 
 	// A body cut short by a dropped connection: a plain (retryable) error.
-	put(t, u, a, "short", val, 0)
+	uptest.Put(t, u, a, "short", val, 0)
 	f.setTruncate(t, u.Prefix(), "short", len(val)/3)
 	_, ok, err = u.Get(ctx, "short", a.Alloc)
 	if ok || err == nil || errors.Is(err, tiers.ErrRefused) {
@@ -451,7 +452,7 @@ func TestIntegrity(t *testing.T) {
 // again every call works.
 func TestFaults(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 16*MiB)
+	a := uptest.Arena(t, 16*MiB)
 	u := f.open(t, "faults", Options{})
 	ctx := context.Background()
 	value := func(i int) []byte { return randomBytes(20*KiB+i, uint64(i)) }
@@ -502,8 +503,8 @@ func TestFaults(t *testing.T) {
 	f.failEvery.Store(0)
 	for i := range n {
 		key := fmt.Sprint("k", i)
-		put(t, u, a, key, value(i), 0)
-		if v, _, ok := get(t, u, a, key); !ok || !bytes.Equal(v, value(i)) {
+		uptest.Put(t, u, a, key, value(i), 0)
+		if v, _, ok := uptest.Get(t, u, a, key); !ok || !bytes.Equal(v, value(i)) {
 			t.Fatalf("after the faults: Get(%q) ok %v", key, ok)
 		}
 		if ok, err := u.Delete(ctx, key); !ok || err != nil {
@@ -519,7 +520,7 @@ func TestFaults(t *testing.T) {
 // not walked again for each.
 func TestCredentials(t *testing.T) {
 	f := newFakeS3(t)
-	a := newArena(t, 16*MiB)
+	a := uptest.Arena(t, 16*MiB)
 	iam := clearS3Env(t)
 	t.Setenv("AWS_ENDPOINT_URL_S3", f.endpoint())
 	t.Setenv("AWS_REGION", "eu-test-1")
@@ -533,8 +534,8 @@ func TestCredentials(t *testing.T) {
 		}
 		defer u.Close()
 		from := f.logLen()
-		put(t, u, a, "k", []byte("v"), 0)
-		if v, _, ok := get(t, u, a, "k"); !ok || string(v) != "v" {
+		uptest.Put(t, u, a, "k", []byte("v"), 0)
+		if v, _, ok := uptest.Get(t, u, a, "k"); !ok || string(v) != "v" {
 			t.Fatalf("Get = %q, %v", v, ok)
 		}
 		f.mu.Lock()
@@ -591,8 +592,8 @@ func TestCredentials(t *testing.T) {
 	defer u.Close()
 	from := f.logLen()
 	for range 3 {
-		put(t, u, a, "anon", []byte("v"), 0)
-		get(t, u, a, "anon")
+		uptest.Put(t, u, a, "anon", []byte("v"), 0)
+		uptest.Get(t, u, a, "anon")
 	}
 	f.mu.Lock()
 	auths := f.authHeaders[from:]

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package redisup
+package redistest
 
 import "syscall"
 
