@@ -274,22 +274,29 @@ type comparison struct {
 	Started  time.Time `json:"started"`
 }
 
+// prepare checks the settings both server-starting modes share, finds the
+// kvresp binary (this executable unless -kvresp-bin) and makes the directory
+// the servers run in; the caller removes it.
+func (cc *compareConfig) prepare() (string, error) {
+	if cc.rounds < 1 {
+		return "", errors.New("-rounds must be at least 1")
+	}
+	if cc.kvrespBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("cannot find this executable, give -kvresp-bin: %w", err)
+		}
+		cc.kvrespBin = exe
+	}
+	return os.MkdirTemp("", "kvresp-bench-")
+}
+
 func runCompare(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bool, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "kvresp bench compare: %v\n", err)
 		return 1
 	}
-	if cc.rounds < 1 {
-		return fail(errors.New("-rounds must be at least 1"))
-	}
-	if cc.kvrespBin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fail(fmt.Errorf("cannot find this executable, give -kvresp-bin: %w", err))
-		}
-		cc.kvrespBin = exe
-	}
-	tmp, err := os.MkdirTemp("", "kvresp-bench-")
+	tmp, err := cc.prepare()
 	if err != nil {
 		return fail(err)
 	}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -45,17 +44,7 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 		fmt.Fprintf(stderr, "kvresp bench upstream: %v\n", err)
 		return 1
 	}
-	if cc.rounds < 1 {
-		return fail(errors.New("-rounds must be at least 1"))
-	}
-	if cc.kvrespBin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fail(fmt.Errorf("cannot find this executable, give -kvresp-bin: %w", err))
-		}
-		cc.kvrespBin = exe
-	}
-	tmp, err := os.MkdirTemp("", "kvresp-bench-")
+	tmp, err := cc.prepare()
 	if err != nil {
 		return fail(err)
 	}

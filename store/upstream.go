@@ -251,12 +251,16 @@ func (s *Store) retryStale() {
 			// upstream's copy current (and unmarks the key) is not undone.
 			mu := s.lock(key)
 			mu.Lock()
+			var err error
 			if s.isStale(key) {
-				if _, err := s.up.Delete(key); err == nil {
+				if _, err = s.up.Delete(key); err == nil {
 					s.unmarkStale(key)
 				}
 			}
 			mu.Unlock()
+			if err != nil {
+				break // the upstream is failing: the next round
+			}
 		}
 	}
 }
