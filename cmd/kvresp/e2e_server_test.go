@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"kvresp/internal/redistest"
 )
 
 // serverBin is the server under test (set by TestMain or buildServer); upstreamRedis is true when it is redis-server or
@@ -105,14 +107,7 @@ func skipOnRedis(t *testing.T, why string) {
 
 // needTool returns the path of an external tool; when it is missing the test skips locally
 // and fails in CI (CI non-empty), where scripts/deps.sh must have installed it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missing(t, "%s is not installed (run scripts/deps.sh)", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return redistest.NeedBinary(t, name) }
 
 func missing(t *testing.T, format string, args ...any) {
 	t.Helper()
@@ -157,15 +152,7 @@ type server struct {
 
 // freePort asks the kernel for an unused loopback port. Another process may take it before the
 // server binds it; startServer retries with a fresh port when the server exits early.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return redistest.FreePort(t) }
 
 func startServer(t *testing.T, o serverOptions) *server {
 	t.Helper()

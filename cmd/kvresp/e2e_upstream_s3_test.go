@@ -6,18 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"kvresp/tiers/s3up"
 	"kvresp/tiers/uptest"
@@ -33,11 +28,10 @@ const (
 // must keep each one its own object and bring back its exact value.
 var s3Keys = []string{"plain", "a/b/c", "/lead", "user@host", "100%", "%2F", "with space", "\xff\xfe\x00\x80", "ключ"}
 
-// fakeS3 is gofakes3's in-memory S3 with one bucket on a loopback HTTP
-// server, in the test process, recording who signed each request and able
-// to fail a share of them.
+// fakeS3 is uptest's in-process S3, recording who signed each request and
+// able to fail a share of them.
 type fakeS3 struct {
-	srv *httptest.Server
+	s3 *uptest.S3
 
 	requests atomic.Int64
 	// failing makes every third request fail with a 500, which a retry gets
@@ -54,13 +48,15 @@ var credentialRE = regexp.MustCompile(`Credential=([^/]+)/`)
 
 func newFakeS3(t *testing.T) *fakeS3 {
 	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket(s3Bucket); err != nil {
-		t.Fatal(err)
-	}
-	inner := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
 	f := &fakeS3{signers: map[string]int{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.s3 = uptest.StartS3(t, s3Bucket, f.wrap)
+	return f
+}
+
+// wrap records who signed each request and, while failing, fails a share
+// of them before they reach inner, gofakes3's handler.
+func (f *fakeS3) wrap(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := f.requests.Add(1)
 		signer := ""
 		if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
@@ -71,15 +67,11 @@ func newFakeS3(t *testing.T) *fakeS3 {
 		f.mu.Unlock()
 		if f.failing.Load() && (n%3 == 0 || n%60 >= 58) {
 			f.failed.Add(1)
-			w.Header().Set("Content-Type", "application/xml")
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+			uptest.WriteS3Error(w, http.StatusInternalServerError, "InternalError", "injected")
 			return
 		}
 		inner.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	})
 }
 
 // signedBy returns how many requests each access key signed.
@@ -98,7 +90,7 @@ func (f *fakeS3) signedBy() map[string]int {
 // through an S3 in a race-instrumented test binary.
 func (f *fakeS3) args(prefix, modes string, extra ...string) []string {
 	return append([]string{"--upstream", "s3://" + s3Bucket + "/" + prefix, "--upstream-mode", modes,
-		"--upstream-timeout", "20s", "--upstream-s3-endpoint", f.srv.URL, "--upstream-s3-path-style", "yes"}, extra...)
+		"--upstream-timeout", "20s", "--upstream-s3-endpoint", f.s3.URL, "--upstream-s3-path-style", "yes"}, extra...)
 }
 
 // keyArgs are the credentials as settings.
@@ -109,7 +101,7 @@ var keyArgs = []string{"--upstream-s3-access-key", s3Access, "--upstream-s3-secr
 // (expiry, checksum) that kvresp's reads want.
 func (f *fakeS3) open(t *testing.T, prefix string) *s3up.Upstream {
 	t.Helper()
-	u, err := s3up.Open("s3://"+s3Bucket+"/"+prefix, s3up.Options{Endpoint: f.srv.URL, PathStyle: true,
+	u, err := s3up.Open("s3://"+s3Bucket+"/"+prefix, s3up.Options{Endpoint: f.s3.URL, PathStyle: true,
 		AccessKey: s3Access, SecretKey: s3Secret, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -126,12 +118,7 @@ func (f *fakeS3) object(t *testing.T, prefix, key string) ([]byte, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc, err := minio.New(strings.TrimPrefix(f.srv.URL, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(s3Access, s3Secret, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := mc.GetObject(ctxT(t), s3Bucket, name, minio.GetObjectOptions{})
+	obj, err := f.s3.Client(t, s3Access, s3Secret).GetObject(ctxT(t), s3Bucket, name, minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

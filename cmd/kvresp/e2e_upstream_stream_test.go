@@ -1,53 +1,13 @@
 package main_test
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
-)
 
-// cutShortRedis is a fake upstream that answers a streamed GET (MULTI, PTTL,
-// GET, EXEC) with the header of a value of size bytes, then sends only sent
-// of them and closes the connection: an upstream dying mid-transfer.
-func cutShortRedis(t *testing.T, size, sent int) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for range 4 {
-					l, err := r.ReadString('\n')
-					if err != nil || !strings.HasPrefix(l, "*") {
-						return
-					}
-					n, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
-					for range 2 * n {
-						if _, err := r.ReadString('\n'); err != nil {
-							return
-						}
-					}
-				}
-				c.Write([]byte("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$" + strconv.Itoa(size) + "\r\n"))
-				c.Write(make([]byte, sent))
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+	"kvresp/internal/redistest"
+)
 
 // TestE2EUpstreamCutShort: a value read through is sent to the client while
 // it arrives (cut-through); when the upstream dies mid-value, the client's
@@ -56,7 +16,11 @@ func cutShortRedis(t *testing.T, size, sent int) string {
 func TestE2EUpstreamCutShort(t *testing.T) {
 	skipOnRedis(t, "no upstream")
 	const size = 4 << 20
-	addr := cutShortRedis(t, size, 1<<20)
+	// The upstream sends the header of a value of size bytes, then 1 MiB of
+	// it, and closes the connection: it dies mid-transfer.
+	header := "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$" + strconv.Itoa(size) + "\r\n"
+	reply := append([]byte(header), make([]byte, size)...)
+	addr := redistest.FakeStreamedGet(t, reply, len(header)+1<<20)
 	s := startServer(t, serverOptions{extra: upstreamArgs("redis://"+addr, "read-through", "--tier-order", "dram,upstream")})
 	rc := s.resp(t)
 	rc.send("GET", "chunk")

@@ -7,6 +7,10 @@
 // A program that is not installed skips the test, except in CI (CI set in
 // the environment), where it fails it: CI must run every test.
 //
+// FakeStreamedGet is the one fake, for what the real programs will not do
+// on demand: die partway through a value. SelfSignedCert makes the
+// certificates of TLS tests.
+//
 // The package imports testing and is for tests only.
 package redistest
 

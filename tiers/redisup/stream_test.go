@@ -5,63 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"kvresp/internal/redistest"
 	"kvresp/tiers"
 	"kvresp/tiers/uptest"
 )
-
-// fakeRedis answers each connection's first request (the four commands of a
-// streamed GET) with reply, cut after cut bytes and closed (cut >= 0), or
-// whole, the connection staying open (cut < 0).
-func fakeRedis(t *testing.T, reply string, cut int) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				// MULTI, PTTL, GET, EXEC: four arrays.
-				for range 4 {
-					l, err := r.ReadString('\n')
-					if err != nil || l[0] != '*' {
-						return
-					}
-					for range int(l[1] - '0') {
-						if _, err := r.ReadString('\n'); err != nil {
-							return
-						}
-						if _, err := r.ReadString('\n'); err != nil {
-							return
-						}
-					}
-				}
-				out := reply
-				if cut >= 0 {
-					out = reply[:cut]
-				}
-				c.Write([]byte(out))
-				if cut < 0 {
-					one := make([]byte, 1)
-					c.Read(one) // stay open until the client goes
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // A value cut short by the upstream ends its Fill with an error, never as
 // a whole value; the broken connection is not used again.
@@ -73,7 +24,7 @@ func TestGetStreamCutShort(t *testing.T) {
 		cut  int
 		want bool
 	}{{len(reply) - 600<<10, false}, {len(reply) - 1, false}, {-1, true}} {
-		u, err := Open("redis://"+fakeRedis(t, reply, c.cut), Options{})
+		u, err := Open("redis://"+redistest.FakeStreamedGet(t, []byte(reply), c.cut), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +61,7 @@ func TestGetStreamErrorReplies(t *testing.T) {
 		"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-2\r\n$-1\r\n":           false, // a miss, no error
 		"+OK\r\n+QUEUED\r\n-LOADING Redis is loading the dataset\r\n": false,
 	} {
-		u, err := Open("redis://"+fakeRedis(t, reply, -1), Options{})
+		u, err := Open("redis://"+redistest.FakeStreamedGet(t, []byte(reply), -1), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

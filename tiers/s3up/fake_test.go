@@ -3,22 +3,18 @@ package s3up
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"kvresp/slab"
+	"kvresp/tiers/uptest"
 )
 
 const (
@@ -27,10 +23,10 @@ const (
 	testSecret = "test-secret-key"
 )
 
-// fakeS3 is gofakes3's in-memory S3 behind a loopback HTTP server, with a
-// wrapper that records requests and can inject faults.
+// fakeS3 is uptest's in-process S3 with a wrapper that records requests
+// and can inject faults.
 type fakeS3 struct {
-	srv *httptest.Server
+	s3 *uptest.S3
 
 	requests atomic.Int64
 	// failEvery > 0 makes every failEvery-th request fail, alternately with
@@ -55,18 +51,12 @@ type fakeS3 struct {
 
 func newFakeS3(t testing.TB) *fakeS3 {
 	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
 	f := &fakeS3{gate: map[string]chan struct{}{}, truncate: map[string]int{}, headersSent: make(chan string, 16)}
-	inner := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
-	f.srv = httptest.NewServer(f.wrap(inner))
-	t.Cleanup(f.srv.Close)
+	f.s3 = uptest.StartS3(t, testBucket, f.wrap)
 	return f
 }
 
-func (f *fakeS3) endpoint() string { return f.srv.URL }
+func (f *fakeS3) endpoint() string { return f.s3.URL }
 
 func (f *fakeS3) wrap(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,9 +72,7 @@ func (f *fakeS3) wrap(inner http.Handler) http.Handler {
 		if every := f.failEvery.Load(); every > 0 && n%every == 0 {
 			if (n/every)%2 == 0 {
 				f.failed500.Add(1)
-				w.Header().Set("Content-Type", "application/xml")
-				w.WriteHeader(http.StatusInternalServerError)
-				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+				uptest.WriteS3Error(w, http.StatusInternalServerError, "InternalError", "injected")
 				return
 			}
 			f.failedDrop.Add(1)
@@ -96,9 +84,8 @@ func (f *fakeS3) wrap(inner http.Handler) http.Handler {
 			f.copyIfMatch = append(f.copyIfMatch, r.Header.Get("X-Amz-Copy-Source-If-Match"))
 			f.mu.Unlock()
 			if f.copyConflicts.Add(-1) >= 0 {
-				w.Header().Set("Content-Type", "application/xml")
-				w.WriteHeader(http.StatusPreconditionFailed)
-				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>`)
+				uptest.WriteS3Error(w, http.StatusPreconditionFailed, "PreconditionFailed",
+					"At least one of the pre-conditions you specified did not hold")
 				return
 			}
 			f.copyConflicts.Store(0)
@@ -231,15 +218,7 @@ func (f *fakeS3) logLen() int {
 // behind) an Upstream.
 func (f *fakeS3) rawClient(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(strings.TrimPrefix(f.endpoint(), "http://"), &minio.Options{
-		Creds:        credentials.NewStaticV4(testAccess, testSecret, ""),
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return f.s3.Client(t, testAccess, testSecret)
 }
 
 // open returns an Upstream of the fake with s3://testBucket/prefix.
