@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // writeFiles writes name → content into a new temporary directory and
@@ -55,6 +56,7 @@ func TestDefaults(t *testing.T) {
 		MetricsAddr: "127.0.0.1:9379", TierOrder: []string{"dram", "rawblock"}, RawblockSize: 8 << 30,
 		RawblockRegionSize: 256 << 20, RawblockRings: 2, RawblockQueueDepth: 32, RawblockWriteMode: "evict",
 		RawblockPromote: true, RawblockTrim: "auto", FDPStatsInterval: 10,
+		UpstreamMode: "read-through,write-through-async,exists,del", UpstreamTimeout: time.Second, UpstreamQueue: 64,
 	}
 	want.rt = c.rt
 	if fmt.Sprint(*c) != fmt.Sprint(*want) {
@@ -478,7 +480,7 @@ func TestTierOrder(t *testing.T) {
 		{" dram, rawblock ", "", []string{"dram", "rawblock"}},
 		{"rawblock,dram", "must come in the order", nil},
 		{"dram,dram", "must come in the order", nil},
-		{"dram,upstream", "not available", nil},
+		{"dram,upstream", "upstream is not set", nil},
 		{"dram,dax", "dax-path is not set", nil},
 		{"dram,nvme", "unknown tier", nil},
 		{"rawblock", "first tier must be dram", nil},
@@ -497,6 +499,46 @@ func TestTierOrder(t *testing.T) {
 
 // TestDaxSettings: the DAX tier is in the cascade exactly when dax-path is set, last by
 // default; an explicit tier-order decides where, and must agree with dax-path.
+// TestUpstreamSettings: the upstream joins the cascade, last, exactly when upstream is set; its
+// URL scheme, modes and durations are checked when the settings are read.
+func TestUpstreamSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+		want []string
+	}{
+		{[]string{"--upstream", "redis://10.0.0.1:6379"}, "", []string{"dram", "rawblock", "upstream"}},
+		{[]string{"--upstream", "s3://bucket/prefix", "--dax-path", "/x"}, "", []string{"dram", "rawblock", "dax", "upstream"}},
+		{[]string{"--upstream", "redis-cluster://a:1,b:2", "--tier-order", "dram,upstream"}, "", []string{"dram", "upstream"}},
+		{[]string{"--upstream", "redis://a:1", "--tier-order", "dram"}, "leaves it out", nil},
+		{[]string{"--upstream", "memcache://a:1"}, "want a URL starting with redis://", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "read-through,bogus"}, `unknown upstream mode "bogus"`, nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "write-through,write-through-async"}, "exclude each other", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "0"}, "must be positive", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "soon"}, "not a duration", nil},
+	} {
+		c, err := Load(tc.args)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.err)
+		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
+			t.Errorf("%q: tier order %v, want %v", tc.args, c.TierOrder, tc.want)
+		}
+	}
+	c, err := Load([]string{"--upstream", "redis://u:secret@h:1", "--upstream-timeout", "250", "--upstream-mode", "write-back"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamTimeout != 250*time.Millisecond || get(t, c, "upstream-timeout") != "250" || get(t, c, "upstream-mode") != "write-back" {
+		t.Errorf("upstream-timeout %v (%s), mode %s", c.UpstreamTimeout, get(t, c, "upstream-timeout"), get(t, c, "upstream-mode"))
+	}
+	if got := redactURL(c.Upstream); got != "redis://u:xxxxx@h:1" {
+		t.Errorf("redactURL = %q", got)
+	}
+}
+
 func TestDaxSettings(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
