@@ -499,24 +499,17 @@ func TestTierOrder(t *testing.T) {
 
 // TestDaxSettings: the DAX tier is in the cascade exactly when dax-path is set, last by
 // default; an explicit tier-order decides where, and must agree with dax-path.
-// TestUpstreamSettings: the upstream joins the cascade, last, exactly when upstream is set; its
-// URL scheme, modes and durations are checked when the settings are read.
-func TestUpstreamSettings(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		err  string
-		want []string
-	}{
-		{[]string{"--upstream", "redis://10.0.0.1:6379"}, "", []string{"dram", "rawblock", "upstream"}},
-		{[]string{"--upstream", "s3://bucket/prefix", "--dax-path", "/x"}, "", []string{"dram", "rawblock", "dax", "upstream"}},
-		{[]string{"--upstream", "redis-cluster://a:1,b:2", "--tier-order", "dram,upstream"}, "", []string{"dram", "upstream"}},
-		{[]string{"--upstream", "redis://a:1", "--tier-order", "dram"}, "leaves it out", nil},
-		{[]string{"--upstream", "memcache://a:1"}, "want a URL starting with redis://", nil},
-		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "read-through,bogus"}, `unknown upstream mode "bogus"`, nil},
-		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "write-through,write-through-async"}, "exclude each other", nil},
-		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "0"}, "must be positive", nil},
-		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "soon"}, "not a duration", nil},
-	} {
+// orderCase is a command line, and either the error it must give or the
+// tier order it must set.
+type orderCase struct {
+	args []string
+	err  string
+	want []string
+}
+
+func checkOrders(t *testing.T, cases []orderCase) {
+	t.Helper()
+	for _, tc := range cases {
 		c, err := Load(tc.args)
 		switch {
 		case tc.err == "" && err != nil:
@@ -527,6 +520,22 @@ func TestUpstreamSettings(t *testing.T) {
 			t.Errorf("%q: tier order %v, want %v", tc.args, c.TierOrder, tc.want)
 		}
 	}
+}
+
+// TestUpstreamSettings: the upstream joins the cascade, last, exactly when upstream is set; its
+// URL scheme, modes and durations are checked when the settings are read.
+func TestUpstreamSettings(t *testing.T) {
+	checkOrders(t, []orderCase{
+		{[]string{"--upstream", "redis://10.0.0.1:6379"}, "", []string{"dram", "rawblock", "upstream"}},
+		{[]string{"--upstream", "s3://bucket/prefix", "--dax-path", "/x"}, "", []string{"dram", "rawblock", "dax", "upstream"}},
+		{[]string{"--upstream", "redis-cluster://a:1,b:2", "--tier-order", "dram,upstream"}, "", []string{"dram", "upstream"}},
+		{[]string{"--upstream", "redis://a:1", "--tier-order", "dram"}, "leaves it out", nil},
+		{[]string{"--upstream", "memcache://a:1"}, "want a URL starting with redis://", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "read-through,bogus"}, `unknown upstream mode "bogus"`, nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-mode", "write-through,write-through-async"}, "exclude each other", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "0"}, "must be positive", nil},
+		{[]string{"--upstream", "redis://a:1", "--upstream-timeout", "soon"}, "not a duration", nil},
+	})
 	c, err := Load([]string{"--upstream", "redis://u:secret@h:1", "--upstream-timeout", "250", "--upstream-mode", "write-back"})
 	if err != nil {
 		t.Fatal(err)
@@ -540,11 +549,7 @@ func TestUpstreamSettings(t *testing.T) {
 }
 
 func TestDaxSettings(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		err  string
-		want []string
-	}{
+	checkOrders(t, []orderCase{
 		{nil, "", []string{"dram", "rawblock"}},
 		{[]string{"--dax-path", "/dev/dax0.0"}, "", []string{"dram", "rawblock", "dax"}},
 		{[]string{"--tier-order", "dram", "--dax-path", "/mnt/pmem/kvresp.dax"}, "leaves dax out", nil},
@@ -555,17 +560,7 @@ func TestDaxSettings(t *testing.T) {
 		{[]string{"--dax-path", "/x", "--dax-size", "1gb", "--dax-region-size", "64mb"}, "", []string{"dram", "rawblock", "dax"}},
 		{[]string{"--dax-path", "/x", "--dax-size", "10000"}, "dax-size (10000) must be a multiple of 4kb", nil},
 		{[]string{"--dax-path", "/x", "--dax-region-size", "64kb"}, "dax-region-size (65536) must be 0", nil},
-	} {
-		c, err := Load(tc.args)
-		switch {
-		case tc.err == "" && err != nil:
-			t.Errorf("%q: %v", tc.args, err)
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.err)
-		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
-			t.Errorf("%q: tier order %v, want %v", tc.args, c.TierOrder, tc.want)
-		}
-	}
+	})
 
 	// From a config file, the same; CONFIG GET shows the order in effect.
 	conf := filepath.Join(t.TempDir(), "kvresp.conf")
