@@ -654,9 +654,10 @@ func (t *Tier) expireCycle(n int) bool {
 	for _, e := range dead {
 		t.removeLocked(e)
 	}
+	// Counted with the removal, so that Len and Stats agree at any time.
+	t.expired.Add(uint64(len(dead)))
 	t.mu.Unlock()
 	for _, e := range dead {
-		t.expired.Add(1)
 		t.drop(e)
 	}
 	return seen > 0 && len(dead)*4 >= min(seen, n)
