@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"kvresp/slab"
 	"kvresp/tiers"
 )
 
@@ -39,7 +40,8 @@ type demoter struct {
 
 	mu       sync.Mutex
 	inflight map[string]*demotion
-	closed   []bool // per boundary, guarded by sending
+	gates    map[string]*gate // guarded by mu; see hold
+	closed   []bool           // per boundary, guarded by sending
 	// sending is held (read) while an item is sent on a channel and (write)
 	// to close one, so that no send meets a closed channel.
 	sending sync.RWMutex
@@ -68,7 +70,7 @@ const demoteWorkers = 8
 // what crosses boundary b is written to.
 func newDemoter(s *Store, what string, depth int, wait time.Duration, targets []tiers.Tier) *demoter {
 	boundaries := len(targets)
-	d := &demoter{s: s, what: what, wait: wait, inflight: map[string]*demotion{}, targets: targets,
+	d := &demoter{s: s, what: what, wait: wait, inflight: map[string]*demotion{}, gates: map[string]*gate{}, targets: targets,
 		ch: make([]chan *demotion, boundaries), closed: make([]bool, boundaries), wg: make([]sync.WaitGroup, boundaries)}
 	for b := range d.ch {
 		d.ch[b] = make(chan *demotion, depth)
@@ -142,6 +144,39 @@ func (d *demoter) drop(dm *demotion) {
 	dm.item.Buf.Release()
 }
 
+// gate serialises the writes below of one key: a writer holds it while it
+// writes a demotion of the key, and a SET or DEL holds it from its change
+// of the first tier until it has cleared the tiers below and cancelled what
+// was on its way down. In between, no value of the key lands below: neither
+// an old one evicted before the change (written after the clearing, it would
+// come back) nor the new one evicted at once (written before the clearing,
+// it would be cleared away and lost).
+type gate struct {
+	mu   sync.Mutex
+	refs int // guarded by demoter.mu
+}
+
+// hold takes key's gate and returns its release.
+func (d *demoter) hold(key string) func() {
+	d.mu.Lock()
+	g := d.gates[key]
+	if g == nil {
+		g = &gate{}
+		d.gates[key] = g
+	}
+	g.refs++
+	d.mu.Unlock()
+	g.mu.Lock()
+	return func() {
+		g.mu.Unlock()
+		d.mu.Lock()
+		if g.refs--; g.refs == 0 {
+			delete(d.gates, key)
+		}
+		d.mu.Unlock()
+	}
+}
+
 // cancelLocked marks dm cancelled and forgets it, without waiting.
 func (d *demoter) cancelLocked(dm *demotion) {
 	delete(d.inflight, dm.key)
@@ -154,8 +189,17 @@ func (d *demoter) cancelLocked(dm *demotion) {
 // first tier. It returns once no write of the old value is in progress, so
 // the caller's own writes below land after it.
 func (d *demoter) cancel(key string) bool {
+	return d.cancelExcept(key, nil)
+}
+
+// cancelExcept is cancel, except that a demotion of keep (the value the
+// caller has just stored, evicted already) goes on.
+func (d *demoter) cancelExcept(key string, keep *slab.Buf) bool {
 	d.mu.Lock()
 	dm := d.inflight[key]
+	if dm != nil && keep != nil && dm.item.Buf == keep {
+		dm = nil
+	}
 	if dm != nil {
 		d.cancelLocked(dm)
 	}
@@ -213,6 +257,7 @@ func (d *demoter) run(b int) {
 	streak := 0
 	var pauseUntil time.Time
 	for dm := range d.ch[b] {
+		release := d.hold(dm.key)
 		dm.mu.Lock()
 		switch {
 		case dm.cancelled.Load():
@@ -241,6 +286,7 @@ func (d *demoter) run(b int) {
 		}
 		dm.mu.Unlock()
 		d.forget(dm)
+		release()
 		dm.item.Buf.Release()
 	}
 }

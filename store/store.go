@@ -398,18 +398,21 @@ func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
 func (s *Store) deleteLocked(key string) (bool, error) {
 	found := false
 	var errs []error
-	for i, t := range s.tiers {
+	if s.dem != nil {
+		defer s.dem.hold(key)()
+	}
+	for _, t := range s.tiers {
 		ok, err := deleteDurably(t, key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 		found = found || ok
-		if i == 0 && s.dem != nil && s.dem.cancel(key) {
-			// The value was on its way down (evicted, registered under the
-			// first tier's lock, so before this delete): it existed, and it
-			// is cancelled before the lower tiers are cleared.
-			found = true
-		}
+	}
+	if s.dem != nil && s.dem.cancel(key) {
+		// The value was on its way down (evicted before the delete, or
+		// from a lower tier while it ran): it existed, and, held at the
+		// gate, none of it lands below.
+		found = true
 	}
 	if s.up != nil && s.deleteUpstream(key) {
 		found = true
@@ -551,15 +554,28 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		res.Stored = true
 		return res, nil
 	}
+	var put, stored bool
+	if s.dem != nil {
+		// Nothing of the key is written below from here until the tiers
+		// below are cleared and an older value on its way down is
+		// cancelled; the new one, if evicted at once, goes down after.
+		// A SET that fails after its Put takes its value back out: then
+		// it goes nowhere. One whose Put failed changed nothing.
+		release := s.dem.hold(key)
+		defer func() {
+			switch {
+			case stored:
+				s.dem.cancelExcept(key, buf)
+			case put:
+				s.dem.cancel(key)
+			}
+			release()
+		}()
+	}
 	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil {
 		return fail(err)
 	}
-	if s.dem != nil {
-		// An evicted older value on its way down must not land after this:
-		// its demotion was registered under the first tier's lock, so before
-		// this Put, and is cancelled before anything is written below.
-		s.dem.cancel(key)
-	}
+	put = true
 	below := s.tiers[1:]
 	if s.writeThrough {
 		// Acknowledged once durable below; the copy above is clean.
@@ -578,6 +594,7 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 			return fail(fmt.Errorf("tier %s: %w", t.Name(), err))
 		}
 	}
+	stored = true
 	if s.up != nil {
 		s.setUpstream(key, tiers.Item{Buf: buf, ExpireAt: exp})
 	}
