@@ -179,7 +179,10 @@ type Stats struct {
 	Faults, Errors uint64
 }
 
-var _ rawblock.Device = (*Device)(nil)
+var (
+	_ rawblock.Device    = (*Device)(nil)
+	_ rawblock.CPUCopier = (*Device)(nil)
+)
 
 // deviceParams is what newDevice needs; Open fills it from the path, tests from a mapping.
 type deviceParams struct {
@@ -202,6 +205,10 @@ func newDevice(dp deviceParams) *Device {
 		size: size, align: dp.align, log: dp.log, p: dp.p, release: dp.release, mem: dp.mem[:size],
 	}
 }
+
+// CopiesByCPU implements rawblock.CPUCopier: every read and write is a copy by the CPU, so
+// the engine reads a value chunk by chunk and checksums each chunk as soon as it is copied.
+func (d *Device) CopiesByCPU() bool { return true }
 
 // BlockSize implements rawblock.Device.
 func (d *Device) BlockSize() int { return BlockSize }

@@ -65,6 +65,11 @@ func Check(dev Device) (Report, error) {
 	sb := a
 	switch {
 	case errA != nil && errB != nil:
+		for _, err := range []error{errA, errB} {
+			if errors.Is(err, ErrOldFormat) || errors.Is(err, ErrNewerFormat) {
+				return rep, err // a log, of a format this kvresp does not check
+			}
+		}
 		return rep, fmt.Errorf("rawblock: no valid superblock: %w", errors.Join(errA, errB))
 	case errA != nil || (errB == nil && b.generation > a.generation):
 		sb = b
@@ -94,7 +99,7 @@ func Check(dev Device) (Report, error) {
 			rep.Sealed++
 			if recs, err = e.readSummary(ri, rs.epoch); err != nil {
 				rep.Corruptions = append(rep.Corruptions, Corruption{ri, e.regionOff(ri) + e.regSize - e.bs, fmt.Errorf("summary: %w", err)})
-				recs, _ = e.scanRegion(ri, rs.epoch)
+				recs, _ = e.scanRegion(ri, rs.epoch, e.arena)
 				break
 			}
 			for _, r := range recs {
@@ -105,7 +110,7 @@ func Check(dev Device) (Report, error) {
 			}
 		case regionOpen:
 			rep.Open++
-			recs, _ = e.scanRegion(ri, rs.epoch)
+			recs, _ = e.scanRegion(ri, rs.epoch, e.arena)
 		}
 		for _, r := range recs {
 			if r.flags&entryTombstone != 0 {

@@ -23,6 +23,14 @@ type Device interface {
 	Close() error
 }
 
+// CPUCopier is implemented by a Device whose ReadAt and WriteAt are copies by the CPU (a DAX
+// mapping, memory), for which splitting an I/O costs only the calls. When CopiesByCPU reports
+// true the engine reads a large value in chunks and checksums each one as soon as it is copied
+// (see readHashed), instead of in a second pass over memory that costs as much as the copy.
+type CPUCopier interface {
+	CopiesByCPU() bool
+}
+
 // Class is a write's placement class. A device that supports data placement (NVMe FDP) maps
 // it to a placement ID, so that data of one lifetime shares erase units; others ignore it.
 type Class uint8

@@ -44,14 +44,15 @@ var (
 // Options configure an Engine. Zero values mean defaults; Device and Arena are required.
 type Options struct {
 	Device Device
-	// Arena provides the buffers Get returns and the engine's I/O buffers.
+	// Arena provides the buffers Get returns and the engine's I/O buffers. Reclaim never
+	// allocates from it: see Engine.rarena.
 	Arena *slab.Arena
 	// RegionSize is used when formatting (default 256 MiB; a multiple of the block size,
 	// 64 KiB to 2 GiB). An existing log keeps the region size it was formatted with.
 	RegionSize int64
-	// Format erases a device holding something else (a foreign or newer-format superblock, or
-	// two corrupt superblock copies) instead of refusing it. An all-zero device is always
-	// formatted.
+	// Format erases a device holding something else (a foreign, older- or newer-format
+	// superblock, or two corrupt superblock copies) instead of refusing it. An all-zero device
+	// is always formatted.
 	Format bool
 	// Sync makes Put and Delete return only once durable (rawblock-write-mode always).
 	Sync bool
@@ -156,9 +157,20 @@ type Engine struct {
 	reclaimFailing atomic.Bool
 	// writeFailing is set while the device fails writes (the last failed).
 	writeFailing atomic.Bool
+	// reclaimMu is held by each round of the background reclaim loop and by WaitReclaim.
+	reclaimMu sync.Mutex
 
-	dev     Device
-	arena   *slab.Arena
+	dev   Device
+	arena *slab.Arena
+	// rarena holds what reclaim reads: the values it hands to OnEvict and the entries it
+	// reinserts. It is the engine's own, limited to one region (reclaimArenaLimit) and with
+	// no Reclaimer, so an allocation there waits for the release of an earlier one and never
+	// evicts. Reading from arena instead would let reclaim make the tier above evict into the
+	// demotion queue whose writers wait for this very reclaim to free a region: a cycle
+	// broken only by the queue's timeout, dropping what it held.
+	rarena *slab.Arena
+	// cpuCopy is set for a device that copies by CPU (CPUCopier): see io.go.
+	cpuCopy bool
 	opt     Options
 	log     *slog.Logger
 	now     func() int64
@@ -252,6 +264,9 @@ func Open(o Options) (*Engine, error) {
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	if c, ok := o.Device.(CPUCopier); ok {
+		e.cpuCopy = c.CopiesByCPU()
+	}
 	e.cond = sync.NewCond(&e.mu)
 	e.open = [numClasses]int{-1, -1, -1}
 	for i := 0; i < o.IOBuffers; i++ {
@@ -266,8 +281,15 @@ func Open(o Options) (*Engine, error) {
 		e.releasePool()
 		return nil, err
 	}
+	ra, err := slab.New(slab.Options{Limit: reclaimArenaLimit(e.regSize), WaitTimeout: o.WaitTimeout})
+	if err != nil {
+		e.releasePool()
+		return nil, fmt.Errorf("rawblock: cannot make reclaim's arena: %w", err)
+	}
+	e.rarena = ra
 	if err := e.recover(); err != nil {
 		e.releasePool()
+		_ = ra.Close()
 		return nil, err
 	}
 	e.wg.Add(1)
@@ -278,6 +300,13 @@ func Open(o Options) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// reclaimArenaLimit is the size of reclaim's own arena for regions of regSize bytes: one
+// region, so that the largest entry a region can hold fits (reclaim itself holds one buffer
+// at a time), plus the 1 MiB page slab carves values of 16 KiB and less from. Values reclaim
+// handed down but that are not written below yet (store's demotion queue and its writers hold
+// a reference until then) so hold at most a region's worth before reclaim waits for them.
+func reclaimArenaLimit(regSize int64) int64 { return regSize + 1<<20 }
 
 func (e *Engine) releasePool() {
 	for {
@@ -331,6 +360,11 @@ func (e *Engine) openSuper() error {
 		return e.format(p)
 	case errors.Is(errA, ErrNewerFormat) || errors.Is(errB, ErrNewerFormat):
 		return errors.Join(errA, errB)
+	case errors.Is(errA, ErrOldFormat) || errors.Is(errB, ErrOldFormat):
+		if errors.Is(errA, ErrOldFormat) {
+			return errA
+		}
+		return errB
 	case errors.Is(errA, ErrForeign) && errors.Is(errB, ErrForeign):
 		return ErrForeign
 	}
@@ -513,6 +547,9 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.releasePool()
+	// Buffers reclaim handed down and still referenced (a demotion not yet written) stay
+	// valid: the arena unmaps them when they are released.
+	_ = e.rarena.Close()
 	return errors.Join(err, e.dev.Close())
 }
 
@@ -542,6 +579,10 @@ type EngineStats struct {
 	TombstonesKept, EvictionTombstones      uint64
 	Recovered                               uint64 // entries indexed by the last Open
 	IndexBytes                              int64
+	// ReclaimBufferBytes is the memory mapped by reclaim's own buffers (values on their way
+	// to the tier below, reinsertions), in use or cached for reuse; ReclaimBufferLimit bounds
+	// it (one region). Neither is part of Options.Arena's limit.
+	ReclaimBufferBytes, ReclaimBufferLimit int64
 }
 
 // EngineStats returns the engine's counters.
@@ -554,6 +595,8 @@ func (e *Engine) EngineStats() EngineStats {
 		CorruptRecords: e.c.corrupt.Load(), TombstonesKept: e.c.tombsKept.Load(), EvictionTombstones: e.c.evictTombs.Load(),
 		Recovered: e.c.recovered.Load(), IndexBytes: e.idx.memBytes(),
 	}
+	rs := e.rarena.Stats()
+	s.ReclaimBufferBytes, s.ReclaimBufferLimit = rs.Used, rs.Limit
 	e.mu.Lock()
 	s.Regions = len(e.regions)
 	for _, r := range e.regions {

@@ -6,9 +6,10 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 )
 
-// On-media format, version 1 (DESIGN.md §4). All integers are little endian.
+// On-media format, version 2 (DESIGN.md §4). All integers are little endian.
 //
 //	offset 0     superblock copy A (one 4 KiB slot)
 //	offset 4096  superblock copy B
@@ -20,8 +21,14 @@ import (
 // every entry and the trailer carry it, so bytes left by an earlier use of the region (a trim
 // need not zero them) never pass for live data. A region is sealed when its trailer is valid,
 // open when only its header is, and free otherwise.
+//
+// Checksums: an entry's data (header body, key, value) has the chained xxh3-64 of dataDigest;
+// everything else (superblock, region header, entry header, summary, trailer: small records)
+// has xxhash64. Version 1 used xxhash64 for entry data too; that hash bounded the DAX tier at
+// about 10 GB/s where xxh3 runs at 40 GB/s and more, so version 2 is a different format, and a
+// version 1 log is refused with ErrOldFormat rather than read (see there).
 const (
-	formatVersion = 1
+	formatVersion = 2
 	superMagic    = 0x314b4c4252564b00 // "\x00KVRBLK1"
 	regionMagic   = 0x314e474552564b00 // "\x00KVREGN1"
 	trailerMagic  = 0x314d555352564b00 // "\x00KVRSUM1"
@@ -58,6 +65,12 @@ var (
 	ErrForeign = errors.New("rawblock: device holds data that is not a kvresp rawblock log (set Options.Format to erase it)")
 	// ErrNewerFormat is returned by Open for a log written by a newer kvresp.
 	ErrNewerFormat = errors.New("rawblock: device holds a log of a newer format version than this kvresp understands")
+	// ErrOldFormat is returned by Open (and Check) for a log of an older format version: one
+	// whose entries carry another checksum. It is a cache, so nothing is converted: erasing it
+	// (Options.Format) starts the tier empty. Reading both checksums instead would keep a
+	// second verification path, and its tests, for the life of the format, for a tier that
+	// refills as it is used.
+	ErrOldFormat = errors.New("rawblock: device holds a log of an older format version (its entries carry another checksum), which this kvresp does not read")
 	// ErrCorrupt reports a record that failed validation.
 	ErrCorrupt = errors.New("rawblock: corrupt record")
 	// ErrChecksum reports an entry whose checksum does not match its bytes.
@@ -109,6 +122,9 @@ func parseSuper(b []byte) (superblock, error) {
 	s.version = le.Uint32(b[8:])
 	if s.version > formatVersion {
 		return s, fmt.Errorf("%w (version %d > %d)", ErrNewerFormat, s.version, formatVersion)
+	}
+	if s.version != 0 && s.version < formatVersion {
+		return s, fmt.Errorf("%w (version %d < %d)", ErrOldFormat, s.version, formatVersion)
 	}
 	s.blockSize = le.Uint32(b[12:])
 	s.regionSize = int64(le.Uint64(b[16:]))
@@ -227,13 +243,39 @@ func parseEntryHeader(b []byte) (entryHeader, error) {
 	return h, nil
 }
 
-// dataHash is the entry checksum: xxhash64 over the header's first 48 bytes, key and value.
+// hashPiece is the piece of a value that one link of dataDigest's chain covers. 64 KiB: as
+// fast as one xxh3 call over the whole value (the seed costs a few hundred bytes' worth per
+// piece), the size of the engine's I/O buffers (a scan verifies a value one buffer at a time),
+// and a divisor of every chunk the engine moves at once, so that a chunk just copied is
+// checksummed while it is still in the CPU's cache.
+const hashPiece = ioBufSize
+
+// dataDigest computes an entry's checksum: a chain of xxh3-64 hashes, each seeded with the one
+// before, over the header's first 48 bytes, then the key, then each hashPiece-sized piece of
+// the value (the last one shorter). Chained one-shot calls rather than xxh3's streaming state,
+// which copies its input into a buffer and runs at half the speed. Feed it with add, in order.
+type dataDigest struct{ sum uint64 }
+
+// newDigest starts the checksum of an entry whose header body hdr holds (encodeBody).
+func newDigest(hdr []byte, key string) dataDigest {
+	return dataDigest{xxh3.HashStringSeed(key, xxh3.Hash(hdr[:48]))}
+}
+
+// add hashes the next part of the value: a whole number of pieces, except for the value's
+// last part.
+func (d *dataDigest) add(p []byte) {
+	for len(p) > 0 {
+		n := min(len(p), hashPiece)
+		d.sum = xxh3.HashSeed(p[:n], d.sum)
+		p = p[n:]
+	}
+}
+
+// dataHash is the checksum of an entry of header body hdr, key and value.
 func dataHash(hdr []byte, key string, value []byte) uint64 {
-	d := xxhash.New()
-	d.Write(hdr[:48])
-	d.WriteString(key)
-	d.Write(value)
-	return d.Sum64()
+	d := newDigest(hdr, key)
+	d.add(value)
+	return d.sum
 }
 
 // record is one entry as a summary lists it.

@@ -8,7 +8,7 @@ import (
 
 func FuzzSuperblock(f *testing.F) {
 	b := make([]byte, superSlot)
-	sb := superblock{version: 1, blockSize: 4096, regionSize: 1 << 20, regionCount: 8, generation: 1, dataStart: dataStart}
+	sb := superblock{version: formatVersion, blockSize: 4096, regionSize: 1 << 20, regionCount: 8, generation: 1, dataStart: dataStart}
 	sb.encode(b)
 	f.Add(b[:superLen])
 	f.Fuzz(func(t *testing.T, p []byte) {

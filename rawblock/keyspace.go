@@ -67,7 +67,7 @@ func (e *Engine) keyOf(h uint64) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	_, k, _, err := e.readEntry(loc, "", false)
+	_, k, _, err := e.readEntry(loc, "", nil)
 	if err == nil && e.regions[loc.region].gen.Load() != loc.gen {
 		err = errStale
 	}

@@ -20,6 +20,12 @@ import (
 // one) keeps a tombstone: the victim's own tombstone is rewritten into the cold region with
 // its sequence, and a dropped current entry leaves an eviction tombstone carrying the
 // entry's sequence.
+//
+// What reclaim reads (a dropped value offered to OnEvict, an entry it reinserts) lands in the
+// engine's own arena (Engine.rarena), never in Options.Arena: allocating there could make the
+// tier above evict, and that tier's evictions wait for writers that wait for this reclaim. In
+// its own arena reclaim waits at most for the tier below to write what it was handed, which
+// never needs this reclaim.
 
 type dropped struct {
 	key string
@@ -34,11 +40,13 @@ func (e *Engine) reclaimLoop() {
 			return
 		case <-e.kick:
 		}
+		e.reclaimMu.Lock()
 		for e.needReclaim() {
 			if !e.reclaimOne() {
 				break
 			}
 		}
+		e.reclaimMu.Unlock()
 	}
 }
 
@@ -51,6 +59,19 @@ func (e *Engine) needReclaim() bool {
 // Reclaim reclaims the oldest sealed region now, reporting whether there was one. Reclaim runs
 // on its own when free regions run low; this is for tests and tools.
 func (e *Engine) Reclaim() bool { return e.reclaimOne() }
+
+// WaitReclaim returns once reclaim has nothing left to do for the writes made so far: free
+// regions are back at Options.FreeRegions (or nothing is left to reclaim) and no reclaim is
+// under way, so that everything those reclaims dropped has been handed to OnEvict. Reclaim
+// runs in the background, so a tier above that stops writing into this engine calls it before
+// it stops taking what this engine evicts (store, when it closes): else what the last writes
+// made reclaim evict would find nowhere to go.
+func (e *Engine) WaitReclaim() {
+	e.reclaimMu.Lock() // after the background loop's round, if one is under way
+	defer e.reclaimMu.Unlock()
+	for e.needReclaim() && e.reclaimOne() {
+	}
+}
 
 func (e *Engine) reclaimOne() bool {
 	e.inReclaim.Add(1)
@@ -93,7 +114,7 @@ func (e *Engine) reclaimOne() bool {
 	if err != nil {
 		e.c.corrupt.Add(1)
 		e.log.Warn("rawblock: cannot read the summary of a region to reclaim; scanning it", "region", victim.idx, "error", err)
-		recs, _ = e.scanRegion(victim.idx, vepoch)
+		recs, _ = e.scanRegion(victim.idx, vepoch, e.rarena)
 		// A scan stops at the first entry that does not check (a failed or torn write);
 		// entries written after it, by writers that raced the failure, are indexed all the
 		// same. Find them in the index and reclaim them like the rest.
@@ -104,7 +125,7 @@ func (e *Engine) reclaimOne() bool {
 		ors := o.recs
 		if !o.open {
 			if ors, err = e.readSummary(o.idx, o.epoch); err != nil {
-				ors, _ = e.scanRegion(o.idx, o.epoch)
+				ors, _ = e.scanRegion(o.idx, o.epoch, e.rarena)
 			}
 		}
 		for _, r := range ors {
@@ -177,7 +198,7 @@ func (e *Engine) reclaimOne() bool {
 	if onEvict != nil && !e.opt.EvictKeysOnly {
 		for _, d := range drops {
 			loc := entryLoc{region: victim.idx, v: d.v, epoch: vepoch, gen: victim.gen.Load()}
-			_, _, val, err := e.readEntry(loc, d.key, true)
+			_, _, val, err := e.readEntry(loc, d.key, e.rarena)
 			if err != nil {
 				e.readFailed(keyHash(d.key), loc, err)
 				continue
@@ -225,7 +246,7 @@ func (e *Engine) strays(ri int, epoch uint64, recs []record) []record {
 				continue
 			}
 			loc := entryLoc{region: ri, v: it.v, epoch: epoch, gen: e.regions[ri].gen.Load()}
-			h, k, _, err := e.readEntry(loc, "", false)
+			h, k, _, err := e.readEntry(loc, "", nil)
 			if err != nil {
 				e.readFailed(it.h, loc, err)
 				e.idx.remove(it.h, it.v)
@@ -305,7 +326,7 @@ func (e *Engine) reinsert(h uint64, key string, loc entryLoc) bool {
 	if cur, ok := e.lookup(h, false); !ok || !cur.v.sameLoc(loc.v) {
 		return false
 	}
-	hdr, _, val, err := e.readEntry(loc, key, true)
+	hdr, _, val, err := e.readEntry(loc, key, e.rarena)
 	if err != nil {
 		e.readFailed(h, loc, err)
 		return false

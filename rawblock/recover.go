@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 
 	"kvresp/slab"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // Recovery reads each region's first and last block to classify it (sealed: valid trailer;
@@ -74,18 +72,19 @@ func (e *Engine) loadRegion(ri int) (regionScan, error) {
 		e.c.corrupt.Add(1)
 		e.log.Warn("rawblock: damaged region summary, scanning the region instead", "region", ri, "error", rs.damage)
 	}
-	rs.recs, rs.next = e.scanRegion(ri, rs.epoch)
+	rs.recs, rs.next = e.scanRegion(ri, rs.epoch, e.arena)
 	return rs, nil
 }
 
 // scanRegion walks a region's entries from its start, verifying each, and stops at the first
-// that fails. It returns the records and the offset where it stopped.
-func (e *Engine) scanRegion(ri int, epoch uint64) ([]record, int64) {
+// that fails. It returns the records and the offset where it stopped. Its read-ahead window
+// comes from a: reclaim passes its own arena (see Engine.rarena).
+func (e *Engine) scanRegion(ri int, epoch uint64, a *slab.Arena) ([]record, int64) {
 	var recs []record
 	off := e.bs
 	// Read the region ahead in large pieces: entry by entry, small
 	// entries would be read one block at a time at queue depth 1.
-	w := &window{e: e, limit: e.regionOff(ri) + e.regSize}
+	w := &window{e: e, arena: a, limit: e.regionOff(ri) + e.regSize}
 	defer w.release()
 	for off+e.bs <= e.regSize {
 		rec, total, err := e.verifyAtWith(ri, off, epoch, w.read)
@@ -104,9 +103,10 @@ const windowSize = 4 << 20
 // window serves a sequential scan's small reads from one large read.
 type window struct {
 	e          *Engine
-	buf        *slab.Buf // nil until the first read, or when none could be had
-	start, n   int64     // device range held in buf
-	limit      int64     // end of the region: never read past it
+	arena      *slab.Arena // where buf comes from; nil: no window, read as asked
+	buf        *slab.Buf   // nil until the first read, or when none could be had
+	start, n   int64       // device range held in buf
+	limit      int64       // end of the region: never read past it
 	unbuffered bool
 }
 
@@ -116,8 +116,8 @@ func (w *window) read(p []byte, off int64) error {
 		copy(p, w.buf.Bytes()[off-w.start:])
 		return nil
 	}
-	if w.buf == nil && !w.unbuffered && w.e.arena != nil {
-		b, err := w.e.arena.Alloc(windowSize)
+	if w.buf == nil && !w.unbuffered && w.arena != nil {
+		b, err := w.arena.Alloc(windowSize)
 		if err != nil {
 			w.unbuffered = true
 		} else {
@@ -169,35 +169,37 @@ func (e *Engine) verifyAtWith(ri int, off int64, epoch uint64, read func(p []byt
 	if inline != (h.flags&entryInline != 0) || off+total > e.regSize {
 		return record{}, 0, fmt.Errorf("%w: entry layout at %d in region %d", ErrCorrupt, off, ri)
 	}
-	first := min(total, ioBufSize)
+	// An entry that fits in an I/O buffer is read whole; a larger one header and key first,
+	// then its value one buffer, which is one piece of the checksum (hashPiece), at a time.
+	first := hk
+	if total <= ioBufSize {
+		first = total
+	}
 	if first > e.bs {
 		if err := read(p[:first], base+off); err != nil {
 			return record{}, 0, err
 		}
 	}
 	key := string(p[headerLen : headerLen+h.keyLen])
-	d := xxhash.New()
-	d.Write(p[:48])
-	d.WriteString(key)
-	if inline {
-		d.Write(p[headerLen+h.keyLen : int64(headerLen+h.keyLen)+h.valueLen])
-	} else {
+	d := newDigest(p, key)
+	switch {
+	case inline:
+		d.add(p[headerLen+h.keyLen : int64(headerLen+h.keyLen)+h.valueLen])
+	case total <= ioBufSize:
+		d.add(p[hk : hk+h.valueLen])
+	default:
 		left := h.valueLen
-		got := first - hk // value bytes already in p
-		d.Write(p[hk : hk+min(got, left)])
-		left -= min(got, left)
-		pos := base + off + first
-		for left > 0 {
+		for pos := base + off + hk; left > 0; {
 			n := min(roundUp64(left, e.bs), ioBufSize)
 			if err := read(p[:n], pos); err != nil {
 				return record{}, 0, err
 			}
-			d.Write(p[:min(n, left)])
+			d.add(p[:min(n, left)])
 			left -= min(n, left)
 			pos += n
 		}
 	}
-	if d.Sum64() != h.dataHash {
+	if d.sum != h.dataHash {
 		return record{}, 0, fmt.Errorf("%w: entry at %d in region %d", ErrChecksum, off, ri)
 	}
 	rec := record{key: key, off512: uint32(off / 512), hk512: uint8(hk / 512), flags: h.flags, vlen: h.valueLen, seq: h.seq, expireAt: h.expireAt}

@@ -57,7 +57,7 @@ func (e *Engine) fetch(key string, touch bool) (tiers.Item, bool) {
 	if !ok {
 		return tiers.Item{}, false
 	}
-	_, _, val, err := e.readEntry(loc, key, true)
+	_, _, val, err := e.readEntry(loc, key, e.arena)
 	if err == nil && e.regions[loc.region].gen.Load() != loc.gen {
 		val.Release()
 		err = errStale

@@ -312,6 +312,11 @@ func (d *demoter) close() {
 		close(d.ch[b])
 		d.sending.Unlock()
 		d.wg[b].Wait()
+		// What was written across b may have made its target reclaim in the background: let
+		// that finish while the next boundary still takes what it evicts.
+		if r, ok := d.targets[b].(interface{ WaitReclaim() }); ok {
+			r.WaitReclaim()
+		}
 	}
 }
 

@@ -68,7 +68,7 @@ func openDax(cfg *Config, arena *slab.Arena, log *slog.Logger) (*daxTier, error)
 	})
 	if err != nil {
 		_ = dev.Close()
-		if errors.Is(err, rawblock.ErrForeign) || errors.Is(err, rawblock.ErrNewerFormat) {
+		if errors.Is(err, rawblock.ErrForeign) || errors.Is(err, rawblock.ErrNewerFormat) || errors.Is(err, rawblock.ErrOldFormat) {
 			return nil, fmt.Errorf("dax-path %s: %w; kvresp leaves it as it is: set dax-format yes to erase it and use it for the tier", path, err)
 		}
 		return nil, fmt.Errorf("dax-path %s: %w", path, err)

@@ -50,23 +50,31 @@ func runKvresp(t *testing.T, args ...string) (int, string) {
 }
 
 // TestE2EDax: 96 values of 1 MiB and 96 small ones through 24 MiB of DRAM and a 32 MiB NVMe
-// tier, into a 128 MiB DAX tier; every value reads back exact, before and after a graceful
+// tier, into a 256 MiB DAX tier; every value reads back exact, before and after a graceful
 // restart; the tier is in INFO and /metrics; kvresp check -dax passes on the stopped image and
 // fails once a stored value is damaged, which the server then reads as a counted miss.
 //
-// The NVMe tier is written through (rawblock-write-mode always) and reads do not promote:
-// with DRAM evicting into a full NVMe tier, that tier's reclaim reads each value it sends down
-// into arena memory, whose allocation evicts from DRAM into the queue whose writers wait for
-// that very reclaim, and items are dropped after the queue's timeout. Writers per tier
-// boundary (store) removed the other half of that cycle; reclaim reading through reserved
-// buffers would remove this one.
+// The cascade runs as configured by default (writes acknowledged from DRAM, reads promoted),
+// so DRAM holds values only it has and evicts them into a full NVMe tier, whose reclaim sends
+// values on to the DAX tier: nothing may be dropped or fail on the way (demote_dropped,
+// demote_failed). That reclaim reads what it sends down into buffers of its own: read into
+// DRAM's memory, they made DRAM evict into the queue whose writers wait for that very reclaim.
+// A value promoted from the DAX tier is written down again when DRAM evicts it, and its older
+// copy stays in the DAX log until reclaimed: the tier is sized so that it never has to evict
+// (128 MiB did, and the oldest values were gone after the restart).
 func TestE2EDax(t *testing.T) {
 	skipOnRedis(t, "no DAX tier")
 	daxPath := shmFile(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	o := serverOptions{dir: t.TempDir(), maxmemory: "24mb", metricsAddr: addr,
-		extra: rawblockArgs("32mb", "2mb", "--rawblock-write-mode", "always", "--rawblock-promote", "no",
-			"--dax-path", daxPath, "--dax-size", "128mb", "--dax-region-size", "4mb")}
+		extra: rawblockArgs("32mb", "2mb", "--dax-path", daxPath, "--dax-size", "256mb", "--dax-region-size", "4mb")}
+	noDrops := func(rc *respConn, when string) {
+		t.Helper()
+		tiers := rc.info("tiers")
+		if d, f := infoInt(t, tiers, "demote_dropped"), infoInt(t, tiers, "demote_failed"); d != 0 || f != 0 {
+			t.Errorf("%s: %d demotions dropped and %d failed; want none", when, d, f)
+		}
+	}
 	s := startServer(t, o)
 	rc := s.resp(t)
 
@@ -83,6 +91,12 @@ func TestE2EDax(t *testing.T) {
 		t.Fatalf("nothing reached the DAX tier: the test does not exercise it; INFO tiers: %v", tiers)
 	}
 	rc.verifyKeys(keys, "from the cascade")
+	noDrops(rc, "after the writes and reads")
+	// What the NVMe tier's reclaim sent down went through its own buffers, within their bound.
+	rb := rc.info("rawblock")
+	if n, limit := infoInt(t, rb, "rawblock_reclaim_buffer_bytes"), infoInt(t, rb, "rawblock_reclaim_buffer_limit"); n == 0 || n > limit {
+		t.Errorf("INFO rawblock: reclaim buffers of %d bytes, limit %d", n, limit)
+	}
 	in := rc.info("dax")
 	if in["dax_device_mode"] != "file" || in["dax_device_map_sync"] != "0" || in["dax_device_flush"] != "msync" {
 		t.Errorf("INFO dax on tmpfs: mode %q, map_sync %q, flush %q; want file, 0, msync", in["dax_device_mode"], in["dax_device_map_sync"], in["dax_device_flush"])
@@ -92,7 +106,8 @@ func TestE2EDax(t *testing.T) {
 	}
 	body := scrapeMetrics(t, addr)
 	for _, want := range []string{`kvresp_dax_io_total{op="write"}`, `kvresp_tier_items{tier="dax"}`, `kvresp_dax_write_bytes_total{class="hot"}`,
-		`kvresp_dax_device_info{flush="msync",map_sync="false",mode="file"}`, `kvresp_rawblock_io_total{op="write"}`} {
+		`kvresp_dax_device_info{flush="msync",map_sync="false",mode="file"}`, `kvresp_rawblock_io_total{op="write"}`,
+		`kvresp_rawblock_reclaim_buffer_bytes`} {
 		if !strings.Contains(body, "\n"+want+" ") {
 			t.Errorf("/metrics has no %s sample:\n%s", want, lastLines(body, 80))
 		}
@@ -110,6 +125,7 @@ func TestE2EDax(t *testing.T) {
 		t.Error("dax_recovered_entries = 0 after a restart")
 	}
 	rc.verifyKeys(keys, "after a restart")
+	noDrops(rc, "after a restart")
 	s.stopGracefully(t)
 
 	// Damage every copy of one value in the image: check finds it, the server misses it.

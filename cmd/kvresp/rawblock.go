@@ -72,7 +72,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 	})
 	if err != nil {
 		_ = dev.Close()
-		if errors.Is(err, rawblock.ErrForeign) || errors.Is(err, rawblock.ErrNewerFormat) {
+		if errors.Is(err, rawblock.ErrForeign) || errors.Is(err, rawblock.ErrNewerFormat) || errors.Is(err, rawblock.ErrOldFormat) {
 			return nil, nil, fmt.Errorf("rawblock-path %s: %w; kvresp leaves it as it is: set rawblock-format yes to erase it and use it for the tier", path, err)
 		}
 		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
@@ -186,6 +186,8 @@ func logInfo(kv func(string, any), prefix string, es rawblock.EngineStats) {
 	kv(prefix+"_corrupt_records", es.CorruptRecords)
 	kv(prefix+"_recovered_entries", es.Recovered)
 	kv(prefix+"_index_bytes", es.IndexBytes)
+	kv(prefix+"_reclaim_buffer_bytes", es.ReclaimBufferBytes)
+	kv(prefix+"_reclaim_buffer_limit", es.ReclaimBufferLimit)
 }
 
 // placementClasses names the placement classes for INFO and metrics.
@@ -222,6 +224,7 @@ type logCollector struct {
 	bytes   *prometheus.Desc
 	events  *prometheus.Desc
 	index   *prometheus.Desc
+	reclaim *prometheus.Desc
 }
 
 // newLogCollector names the metrics kvresp_<sub>_* and says "the <what>" in
@@ -239,6 +242,7 @@ func newLogCollector(sub, what string, rb *rawblock.Engine, dev logDevice) *logC
 		bytes:   d("io_bytes_total", "Bytes read from and written to the "+what+"'s device.", "op"),
 		events:  d("events_total", "Events of the "+what+": reclaims, reinsertions, trims, checksum failures, I/O errors, corrupt records.", "event"),
 		index:   d("index_bytes", "DRAM held by the "+what+"'s index."),
+		reclaim: d("reclaim_buffer_bytes", "DRAM mapped for what the "+what+"'s reclaim reads (values on their way down, reinsertions), outside maxmemory; at most a region and 1 MiB."),
 	}
 }
 
@@ -252,7 +256,7 @@ func newRawblockCollector(rb *rawblock.Engine, dev *rawblock.FileDevice) *logCol
 
 // Describe implements prometheus.Collector.
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index, c.classes} {
+	for _, d := range []*prometheus.Desc{c.regions, c.ops, c.bytes, c.events, c.index, c.reclaim, c.classes} {
 		ch <- d
 	}
 	c.dev.Describe(ch)
@@ -282,6 +286,7 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 	n(c.events, es.IOErrors, "io_error")
 	n(c.events, es.CorruptRecords, "corrupt_record")
 	g(c.index, float64(es.IndexBytes))
+	g(c.reclaim, float64(es.ReclaimBufferBytes))
 	byClass := c.dev.writeBytesByClass()
 	for _, cl := range placementClasses {
 		n(c.classes, uint64(byClass[cl.c]), cl.name)
