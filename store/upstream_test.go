@@ -297,6 +297,15 @@ func TestReadThroughStream(t *testing.T) {
 	// A plain Get waits for the whole value.
 	got := make(chan string)
 	go func() { v, _ := u.get(t, "k"); got <- v }()
+	// It has joined before the upstream sends anything (else it might
+	// find the value admitted already).
+	deadline := time.Now().Add(5 * time.Second)
+	for u.s.Stats().Upstream.Joined < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the plain GET did not join the transfer")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	for range len(val) / 4096 {
 		gate <- struct{}{}
 	}
