@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"kvresp/internal/hashcopy"
 	"kvresp/rawblock"
 	"kvresp/slab"
 )
@@ -117,7 +118,11 @@ func (o Options) Validate() error {
 type persister interface {
 	// writeBack starts writing back every cache line overlapping b.
 	writeBack(b []byte) error
-	// fence returns once the write-backs this thread started are durable.
+	// streamed tells of b, written with non-temporal stores (hashcopy), which bypass the
+	// caches: the next fence makes it durable with no write-back.
+	streamed(b []byte)
+	// fence returns once the write-backs (and non-temporal stores) this thread started are
+	// durable.
 	fence()
 	// msync writes back the dirty pages of b (a plain file mapping).
 	msync(b []byte) error
@@ -150,9 +155,9 @@ type Device struct {
 }
 
 type counters struct {
-	reads, writes, flushes, msyncs, lines, trimsSkipped, faults, errors atomic.Uint64
-	readBytes, writeBytes, msyncBytes, trimBytes                        atomic.Int64
-	classBytes                                                          [3]atomic.Int64
+	reads, writes, flushes, msyncs, lines, streamed, trimsSkipped, faults, errors atomic.Uint64
+	readBytes, writeBytes, msyncBytes, trimBytes                                  atomic.Int64
+	classBytes                                                                    [3]atomic.Int64
 }
 
 // Stats are a Device's counters, for INFO and metrics.
@@ -169,9 +174,10 @@ type Stats struct {
 	// WriteBytesByClass counts written bytes by placement class (meta, hot, cold).
 	WriteBytesByClass [3]int64
 	// Flushes counts Flush calls; LinesFlushed the cache lines written back (by WriteAt in the
-	// cache-line modes); Msyncs and MsyncBytes the msync calls of Flush (a plain file).
-	Flushes, LinesFlushed, Msyncs uint64
-	MsyncBytes                    int64
+	// cache-line modes) and LinesStreamed those written with non-temporal stores instead,
+	// which need no write-back; Msyncs and MsyncBytes the msync calls of Flush (a plain file).
+	Flushes, LinesFlushed, LinesStreamed, Msyncs uint64
+	MsyncBytes                                   int64
 	// TrimsSkipped counts Trim calls, which never deallocate (see Trim); TrimBytes their bytes.
 	TrimsSkipped uint64
 	TrimBytes    int64
@@ -206,10 +212,6 @@ func newDevice(dp deviceParams) *Device {
 	}
 }
 
-// CopiesByCPU implements rawblock.CPUCopier: every read and write is a copy by the CPU, so
-// the engine reads a value chunk by chunk and checksums each chunk as soon as it is copied.
-func (d *Device) CopiesByCPU() bool { return true }
-
 // BlockSize implements rawblock.Device.
 func (d *Device) BlockSize() int { return BlockSize }
 
@@ -235,7 +237,12 @@ func (d *Device) check(n int, off int64) error {
 }
 
 // ReadAt implements rawblock.Device: it copies from the mapping into p.
-func (d *Device) ReadAt(p []byte, off int64) (err error) {
+func (d *Device) ReadAt(p []byte, off int64) error {
+	return d.ReadAtWith(p, off, func(dst, src []byte) { hashcopy.Copy(dst, src) })
+}
+
+// ReadAtWith implements rawblock.CPUCopier: ReadAt, with the bytes moved by move.
+func (d *Device) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) (err error) {
 	if err := d.check(len(p), off); err != nil {
 		d.st.errors.Add(1)
 		return fmt.Errorf("dax: read at %d: %w", off, err)
@@ -247,7 +254,7 @@ func (d *Device) ReadAt(p []byte, off int64) (err error) {
 	}
 	defer d.catchFault(&err, "read", len(p), off)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	copy(p, d.mem[off:])
+	move(p, d.mem[off:off+int64(len(p))])
 	d.st.reads.Add(1)
 	d.st.readBytes.Add(int64(len(p)))
 	return nil
@@ -270,7 +277,18 @@ func (d *Device) ReadAt(p []byte, off int64) (err error) {
 //
 // For a plain file the written range is only noted; Flush msyncs the ranges noted since the
 // previous Flush.
-func (d *Device) WriteAt(p []byte, off int64, c rawblock.Class) (err error) {
+func (d *Device) WriteAt(p []byte, off int64, c rawblock.Class) error {
+	return d.WriteAtWith(p, off, c, func(dst, src []byte) bool {
+		hashcopy.Copy(dst, src)
+		return hashcopy.NonTemporal(dst, src)
+	})
+}
+
+// WriteAtWith implements rawblock.CPUCopier: WriteAt, with the bytes moved by move. In the
+// cache-line modes move is called a flushChunk at a time, and the lines of a chunk it wrote
+// with ordinary stores are written back right after it (non-temporal stores need only the
+// final fence).
+func (d *Device) WriteAtWith(p []byte, off int64, c rawblock.Class, move func(dst, src []byte) bool) (err error) {
 	err = d.check(len(p), off)
 	if err == nil && int(c) >= len(d.st.classBytes) {
 		err = fmt.Errorf("dax: unknown placement class %d", c)
@@ -290,20 +308,27 @@ func (d *Device) WriteAt(p []byte, off int64, c rawblock.Class) (err error) {
 	defer d.catchFault(&err, "write", len(p), off)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if d.lines {
+		var lines, streamed uint64
 		for done := 0; done < len(p); {
 			n := min(flushChunk, len(p)-done)
 			dst := d.mem[off+int64(done) : off+int64(done+n)]
-			copy(dst, p[done:done+n])
-			if err := d.p.writeBack(dst); err != nil {
-				d.st.errors.Add(1)
-				return fmt.Errorf("dax: write of %d bytes at %d: cannot write cache lines back: %w", len(p), off, err)
+			if move(dst, p[done:done+n]) {
+				d.p.streamed(dst)
+				streamed += uint64(len(dst) / cacheLine)
+			} else {
+				if err := d.p.writeBack(dst); err != nil {
+					d.st.errors.Add(1)
+					return fmt.Errorf("dax: write of %d bytes at %d: cannot write cache lines back: %w", len(p), off, err)
+				}
+				lines += uint64(len(dst) / cacheLine)
 			}
 			done += n
 		}
 		d.p.fence()
-		d.st.lines.Add(uint64(len(p) / cacheLine))
+		d.st.lines.Add(lines)
+		d.st.streamed.Add(streamed)
 	} else {
-		copy(d.mem[off:], p)
+		move(d.mem[off:off+int64(len(p))], p)
 		d.dirtyMu.Lock()
 		d.dirty.add(off, off+int64(len(p)))
 		d.dirtyMu.Unlock()
@@ -418,7 +443,7 @@ func (d *Device) Stats() Stats {
 	s := Stats{
 		Path: d.path, Mode: d.mode, MapSync: d.mapSync, Flusher: "msync", Size: d.size, Align: d.align,
 		Reads: d.st.reads.Load(), Writes: d.st.writes.Load(), ReadBytes: d.st.readBytes.Load(), WriteBytes: d.st.writeBytes.Load(),
-		Flushes: d.st.flushes.Load(), LinesFlushed: d.st.lines.Load(), Msyncs: d.st.msyncs.Load(), MsyncBytes: d.st.msyncBytes.Load(),
+		Flushes: d.st.flushes.Load(), LinesFlushed: d.st.lines.Load(), LinesStreamed: d.st.streamed.Load(), Msyncs: d.st.msyncs.Load(), MsyncBytes: d.st.msyncBytes.Load(),
 		TrimsSkipped: d.st.trimsSkipped.Load(), TrimBytes: d.st.trimBytes.Load(), Faults: d.st.faults.Load(), Errors: d.st.errors.Load(),
 	}
 	if d.lines {

@@ -82,6 +82,7 @@ type cpuPersister struct {
 func newCPUPersister(mem []byte) cpuPersister { return cpuPersister{op: lineOp, mem: mem} }
 
 func (c cpuPersister) writeBack(b []byte) error { writeLines(c.op, b); return nil }
+func (c cpuPersister) streamed([]byte)          {}
 func (c cpuPersister) fence()                   { sfence() }
 func (c cpuPersister) msync(b []byte) error     { return msyncRange(c.mem, b) }
 func (c cpuPersister) name() string             { return opNames[c.op] }

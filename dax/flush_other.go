@@ -14,6 +14,7 @@ type cpuPersister struct {
 func newCPUPersister(mem []byte) cpuPersister { return cpuPersister{mem: mem} }
 
 func (c cpuPersister) writeBack(b []byte) error { return msyncRange(c.mem, b) }
+func (c cpuPersister) streamed([]byte)          {}
 func (c cpuPersister) fence()                   {}
 func (c cpuPersister) msync(b []byte) error     { return msyncRange(c.mem, b) }
 func (c cpuPersister) name() string             { return "msync" }

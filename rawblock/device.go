@@ -23,12 +23,19 @@ type Device interface {
 	Close() error
 }
 
-// CPUCopier is implemented by a Device whose ReadAt and WriteAt are copies by the CPU (a DAX
-// mapping, memory), for which splitting an I/O costs only the calls. When CopiesByCPU reports
-// true the engine reads a large value in chunks and checksums each one as soon as it is copied
-// (see readHashed), instead of in a second pass over memory that costs as much as the copy.
+// CPUCopier is implemented by a Device whose reads and writes are copies by the CPU (a DAX
+// mapping, memory). The engine then moves a large value with a function of its own, which
+// checksums each stripe of the value as it copies it (internal/hashcopy): one pass over the
+// bytes instead of a copy and a second read to checksum them, which on memory costs half as
+// much again as the copy.
 type CPUCopier interface {
-	CopiesByCPU() bool
+	// WriteAtWith is WriteAt with the bytes moved by move(dst, src), dst being the device's
+	// memory; it may call move once per chunk of p, in order. move reports whether it wrote dst
+	// with non-temporal stores and a store fence (hashcopy.NonTemporal), which spares a device
+	// that writes cache lines back for durability that write-back.
+	WriteAtWith(p []byte, off int64, c Class, move func(dst, src []byte) (nonTemporal bool)) error
+	// ReadAtWith is ReadAt with the bytes moved by move(p, src), src being the device's memory.
+	ReadAtWith(p []byte, off int64, move func(dst, src []byte)) error
 }
 
 // Class is a write's placement class. A device that supports data placement (NVMe FDP) maps

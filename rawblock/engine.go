@@ -169,8 +169,8 @@ type Engine struct {
 	// demotion queue whose writers wait for this very reclaim to free a region: a cycle
 	// broken only by the queue's timeout, dropping what it held.
 	rarena *slab.Arena
-	// cpuCopy is set for a device that copies by CPU (CPUCopier): see io.go.
-	cpuCopy bool
+	// cpu is the device when it copies by CPU (CPUCopier), else nil: see io.go.
+	cpu     CPUCopier
 	opt     Options
 	log     *slog.Logger
 	now     func() int64
@@ -264,9 +264,7 @@ func Open(o Options) (*Engine, error) {
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	if c, ok := o.Device.(CPUCopier); ok {
-		e.cpuCopy = c.CopiesByCPU()
-	}
+	e.cpu, _ = o.Device.(CPUCopier)
 	e.cond = sync.NewCond(&e.mu)
 	e.open = [numClasses]int{-1, -1, -1}
 	for i := 0; i < o.IOBuffers; i++ {

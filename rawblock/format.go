@@ -7,6 +7,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/zeebo/xxh3"
+
+	"kvresp/internal/hashcopy"
 )
 
 // On-media format, version 2 (DESIGN.md §4). All integers are little endian.
@@ -268,6 +270,20 @@ func (d *dataDigest) add(p []byte) {
 		n := min(len(p), hashPiece)
 		d.sum = xxh3.HashSeed(p[:n], d.sum)
 		p = p[n:]
+	}
+}
+
+// copyAdd copies src into dst as hashcopy.Copy does and hashes its first n bytes (at most
+// len(src); the rest is padding) as add does, in one pass over the bytes: src starts at a
+// multiple of hashPiece into the value.
+func (d *dataDigest) copyAdd(dst, src []byte, n int) {
+	for at := 0; at < len(src); at += hashPiece {
+		q := src[at:min(at+hashPiece, len(src))]
+		if hn := min(n-at, len(q)); hn > 0 {
+			d.sum = hashcopy.CopyHash(dst[at:], q, hn, d.sum)
+		} else {
+			hashcopy.Copy(dst[at:], q)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package rawblock
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -29,29 +30,37 @@ func TestDataHashPinned(t *testing.T) {
 	if sum != want {
 		t.Fatalf("the chain computed part by part is %#x, want %#x", sum, want)
 	}
-	// Fed in chunks (as CPUCopier devices are read and written), it is the same.
-	for _, chunk := range []int{cpuReadChunk, cpuStreamChunk, hashPiece} {
+	// Copied and hashed in one pass (as CPUCopier devices are read and written), whole or a
+	// chunk at a time (a DAX device moves 1 MiB at a time), padding included, it is the same,
+	// and the copy is exact.
+	padded := make([]byte, roundUp64(int64(len(v)), 4096))
+	copy(padded, v)
+	for _, chunk := range []int{len(padded), 1 << 20, hashPiece} {
 		d := newDigest(hdr, "model@key")
-		_ = inChunks(v, chunk, func(q []byte, _ int64) error { d.add(q); return nil })
-		if d.sum != want {
-			t.Errorf("in chunks of %d: %#x, want %#x", chunk, d.sum, want)
+		dst := make([]byte, len(padded))
+		for at := 0; at < len(padded); at += chunk {
+			end := min(at+chunk, len(padded))
+			d.copyAdd(dst[at:end], padded[at:end], len(v)-at)
+		}
+		if d.sum != want || !bytes.Equal(dst, padded) {
+			t.Errorf("copied in chunks of %d: %#x, want %#x; copy exact: %v", chunk, d.sum, want, bytes.Equal(dst, padded))
 		}
 	}
 }
 
-// TestCopyPaths: a large value is read in chunks, hashed as it is copied, from a device that
-// copies by CPU (MemDevice), and in one I/O then hashed from a device that does not (the same
-// device wrapped in a FaultDevice, which hides CopiesByCPU). Each reads what the other wrote,
-// at sizes around the piece and chunk boundaries and on both sides of cpuStreamMin, and Check
-// (a third reader, one I/O buffer at a time) passes on both images.
+// TestCopyPaths: a large value is hashed as it is copied on a device that copies by CPU
+// (MemDevice), and read in one I/O then hashed on a device that does not (the same device
+// wrapped in a FaultDevice, which hides CPUCopier). Each reads what the other wrote, at sizes
+// around the piece and block boundaries, and Check (a third reader, one I/O buffer at a time)
+// passes on both images.
 func TestCopyPaths(t *testing.T) {
-	sizes := []int{directMin - 1, directMin, hashPiece - 1, hashPiece, hashPiece + 1, cpuReadChunk - 4096, cpuReadChunk + 1,
-		cpuStreamChunk - 1, cpuStreamChunk + hashPiece + 3, 3*cpuStreamChunk + 5, cpuStreamMin, cpuStreamMin + hashPiece + 3}
+	sizes := []int{directMin - 1, directMin, hashPiece - 1, hashPiece, hashPiece + 1, 256<<10 - 4096, 256<<10 + 1,
+		1<<20 - 1, 1<<20 + hashPiece + 3, 3<<20 + 5, 8 << 20, 8<<20 + hashPiece + 3}
 	a := newArena(t)
 	mod := func(o *Options) { o.RegionSize = 16 << 20 }
 	cpu := NewMemDevice(128<<20, 4096, false)
 	e := open(t, cpu, a, mod)
-	if !e.cpuCopy {
+	if e.cpu == nil {
 		t.Fatal("the engine does not take MemDevice's copy path")
 	}
 	for i, n := range sizes {
@@ -59,7 +68,7 @@ func TestCopyPaths(t *testing.T) {
 	}
 	io := NewMemDeviceFrom(cpu.Image(), 4096, false)
 	e2 := open(t, NewFaultDevice(io), a, mod)
-	if e2.cpuCopy {
+	if e2.cpu != nil {
 		t.Fatal("the engine takes the copy path through a FaultDevice")
 	}
 	for i, n := range sizes {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"kvresp/internal/hashcopy"
 	"kvresp/slab"
 )
 
@@ -14,32 +15,16 @@ import (
 // mirror this: up to ioBufSize in one read, copied out; larger entries in two reads issued
 // together, the value landing in its own buffer.
 //
-// A large value's checksum is computed while the value moves, not after: a write hands the
-// value to the device from another goroutine while it hashes it. On a device that copies by
-// CPU (CPUCopier: DAX, memory) a read does likewise (see readHashed); elsewhere it hashes after
-// the read, since the device's DMA leaves no CPU pass to overlap.
+// A large value's checksum is computed while the value moves, not after. On a device that
+// copies by CPU (CPUCopier: DAX, memory) it is the copy itself that checksums: each 64-byte
+// stripe is loaded once, hashed and stored (dataDigest.copyAdd), for reads and writes alike.
+// Elsewhere a write hands the value to the device from another goroutine while it hashes it,
+// and a read hashes after the read, since the device's DMA leaves no CPU pass to overlap.
 
 // directMin is the smallest value written from and read into its own buffer. Anything smaller
 // goes through an I/O buffer: slab carves buffers of 16 KiB and less out of shared pages,
 // without block alignment, and copying 48 KiB costs less than a second I/O.
 const directMin = 48 << 10
-
-// How readHashed reads a large value from a CPUCopier device, in chunks that are multiples of
-// hashPiece. Up to cpuStreamMin, one goroutine copies a cpuReadChunk and hashes it, again and
-// again: copied with cached stores (Go's memmove on amd64 uses them below 1 MiB), the chunk is
-// still in the CPU's own cache (L2: 512 KiB and more on current x86) for the hash, and the
-// destination, a buffer that is reused, is likely in the last-level cache already. A larger
-// value is copied a cpuStreamChunk at a time by another goroutine with non-temporal stores
-// (memmove's, from 1 MiB), which do not first read a destination that is not in any cache,
-// while this one hashes each chunk as soon as it is there: the two run at memory speed on two
-// cores. Measured on the 2-core development machine (go test -bench DaxTier ./dax/): for
-// 4 MiB the first way reads at about 0.65 times memmove and the second at 0.5; for 32 MiB the
-// first at 0.5, the second at 0.65 to 0.75.
-const (
-	cpuReadChunk   = 256 << 10
-	cpuStreamChunk = 1 << 20
-	cpuStreamMin   = 8 << 20
-)
 
 var (
 	errStale    = errors.New("rawblock: index slot is stale")
@@ -84,6 +69,21 @@ func (e *Engine) writeEntry(s slot, c Class, key string, h entryHeader, value []
 	// the two leaves an entry whose header does not check, which recovery skips.
 	clear(p[headerLen+len(key) : hk])
 	vp := value[:roundUp64(h.valueLen, e.bs)] // within cap: see the comment above
+	if e.cpu != nil {
+		d := newDigest(p, key)
+		at := 0
+		err := e.writeWith(vp, off+hk, c, func(dst, src []byte) bool {
+			nt := hashcopy.NonTemporal(dst, src)
+			d.copyAdd(dst, src, int(h.valueLen)-at)
+			at += len(src)
+			return nt
+		})
+		if err != nil {
+			return err
+		}
+		h.setHash(p, d.sum)
+		return e.write(p[:hk], off, c)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- e.write(vp, off+hk, c) }()
 	h.setHash(p, dataHash(p, key, value))
@@ -120,7 +120,7 @@ func (e *Engine) readEntry(loc entryLoc, key string, a *slab.Arena) (entryHeader
 			val.Release()
 			return entryHeader{}, "", nil, fmt.Errorf("BUG: rawblock: arena buffer of %d bytes for a %d-byte value", val.Cap(), loc.v.vlen)
 		}
-		if e.cpuCopy {
+		if e.cpu != nil {
 			h, k, err := e.readHashed(p[:hk], val.Bytes()[:vn], loc, key, off)
 			if err != nil {
 				val.Release()
@@ -163,9 +163,9 @@ func (e *Engine) readEntry(loc entryLoc, key string, a *slab.Arena) (entryHeader
 	return h, k, val, nil
 }
 
-// readHashed reads the entry at loc, whose value is large, on a CPUCopier device: the header
+// readHashed reads the entry at loc, whose value is large, from a CPUCopier device: the header
 // part into p, checked, then the value into v (its length rounded up to the block size),
-// hashed as it is copied (see cpuReadChunk).
+// hashed as it is copied.
 func (e *Engine) readHashed(p, v []byte, loc entryLoc, key string, off int64) (entryHeader, string, error) {
 	if err := e.read(p, off); err != nil {
 		return entryHeader{}, "", err
@@ -176,54 +176,13 @@ func (e *Engine) readHashed(p, v []byte, loc entryLoc, key string, off int64) (e
 	}
 	hk := int64(len(p))
 	d := newDigest(p, k)
-	hash := func(at int64, n int) { d.add(v[at:min(at+int64(n), h.valueLen)]) }
-	e.c.reads.Add(1)
-	e.c.readBytes.Add(uint64(len(v)))
-	if h.valueLen < cpuStreamMin {
-		err = inChunks(v, cpuReadChunk, func(q []byte, at int64) error {
-			if err := e.dev.ReadAt(q, off+hk+at); err != nil {
-				return err
-			}
-			hash(at, len(q))
-			return nil
-		})
-	} else {
-		copied := make(chan int64, len(v)/cpuStreamChunk+1)
-		errc := make(chan error, 1)
-		go func() {
-			defer close(copied)
-			errc <- inChunks(v, cpuStreamChunk, func(q []byte, at int64) error {
-				if err := e.dev.ReadAt(q, off+hk+at); err != nil {
-					return err
-				}
-				copied <- at
-				return nil
-			})
-		}()
-		for at := range copied {
-			hash(at, cpuStreamChunk)
-		}
-		err = <-errc
-	}
-	if err != nil {
-		e.c.ioErrs.Add(1)
-		return h, k, fmt.Errorf("rawblock: cannot read %d bytes at %d: %w", len(v), off+hk, err)
+	if err := e.readWith(v, off+hk, func(dst, src []byte) { d.copyAdd(dst, src, int(h.valueLen)) }); err != nil {
+		return h, k, err
 	}
 	if d.sum != h.dataHash {
 		return h, k, fmt.Errorf("%w: entry at %d in region %d", ErrChecksum, loc.v.off512*512, loc.region)
 	}
 	return h, k, nil
-}
-
-// inChunks calls fn with each successive chunk of p, of chunk bytes but the last, and its
-// offset in p, until fn fails. The caller counts the whole as one device read or write.
-func inChunks(p []byte, chunk int, fn func(q []byte, at int64) error) error {
-	for at := 0; at < len(p); at += chunk {
-		if err := fn(p[at:min(at+chunk, len(p))], int64(at)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkHeader validates the header part p of the entry at loc.

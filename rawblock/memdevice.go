@@ -1,6 +1,7 @@
 package rawblock
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -65,10 +66,6 @@ func (d *MemDevice) BlockSize() int { return d.bs }
 // Size implements Device.
 func (d *MemDevice) Size() int64 { return int64(len(d.data)) }
 
-// CopiesByCPU implements CPUCopier: the device is memory, so the engine's tests take the path
-// the DAX tier does (a FaultDevice wrapped around it hides this, and takes the other).
-func (d *MemDevice) CopiesByCPU() bool { return true }
-
 func (d *MemDevice) check(p []byte, off int64) error {
 	switch {
 	case d.closed:
@@ -83,12 +80,18 @@ func (d *MemDevice) check(p []byte, off int64) error {
 
 // ReadAt implements Device.
 func (d *MemDevice) ReadAt(p []byte, off int64) error {
+	return d.ReadAtWith(p, off, func(dst, src []byte) { copy(dst, src) })
+}
+
+// ReadAtWith implements CPUCopier: the device is memory, so the engine's tests take the path
+// the DAX tier does (a FaultDevice wrapped around it hides this, and takes the other).
+func (d *MemDevice) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(p, off); err != nil {
 		return err
 	}
-	copy(p, d.data[off:])
+	move(p, d.data[off:off+int64(len(p))])
 	d.stats.Reads++
 	d.stats.ReadBytes += int64(len(p))
 	return nil
@@ -96,6 +99,11 @@ func (d *MemDevice) ReadAt(p []byte, off int64) error {
 
 // WriteAt implements Device.
 func (d *MemDevice) WriteAt(p []byte, off int64, c Class) error {
+	return d.WriteAtWith(p, off, c, func(dst, src []byte) bool { copy(dst, src); return false })
+}
+
+// WriteAtWith implements CPUCopier (see ReadAtWith).
+func (d *MemDevice) WriteAtWith(p []byte, off int64, c Class, move func(dst, src []byte) bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(p, off); err != nil {
@@ -104,9 +112,10 @@ func (d *MemDevice) WriteAt(p []byte, off int64, c Class) error {
 	if c >= numClasses {
 		return fmt.Errorf("rawblock: write with unknown placement class %d", c)
 	}
-	copy(d.data[off:], p)
+	dst := d.data[off : off+int64(len(p))]
+	move(dst, p)
 	if d.durable != nil {
-		d.pending = append(d.pending, memWrite{off, append([]byte(nil), p...)})
+		d.pending = append(d.pending, memWrite{off, bytes.Clone(dst)})
 	}
 	for b := off / int64(d.bs); b < (off+int64(len(p)))/int64(d.bs); b++ {
 		d.classes[b] = c

@@ -287,10 +287,20 @@ func (e *Engine) readChunked(p []byte, off int64) error {
 	return nil
 }
 
-func (e *Engine) write(p []byte, off int64, c Class) error {
+func (e *Engine) write(p []byte, off int64, c Class) error { return e.writeWith(p, off, c, nil) }
+
+// writeWith is write, with the bytes moved by move when it is not nil (the device is then a
+// CPUCopier: see WriteAtWith).
+func (e *Engine) writeWith(p []byte, off int64, c Class, move func(dst, src []byte) bool) error {
 	e.c.writes.Add(1)
 	e.c.writeBytes.Add(uint64(len(p)))
-	if err := e.dev.WriteAt(p, off, c); err != nil {
+	var err error
+	if move != nil {
+		err = e.cpu.WriteAtWith(p, off, c, move)
+	} else {
+		err = e.dev.WriteAt(p, off, c)
+	}
+	if err != nil {
 		e.c.ioErrs.Add(1)
 		e.writeFailing.Store(true)
 		return fmt.Errorf("rawblock: cannot write %d bytes at %d: %w", len(p), off, err)
@@ -299,10 +309,20 @@ func (e *Engine) write(p []byte, off int64, c Class) error {
 	return nil
 }
 
-func (e *Engine) read(p []byte, off int64) error {
+func (e *Engine) read(p []byte, off int64) error { return e.readWith(p, off, nil) }
+
+// readWith is read, with the bytes moved by move when it is not nil (the device is then a
+// CPUCopier: see ReadAtWith).
+func (e *Engine) readWith(p []byte, off int64, move func(dst, src []byte)) error {
 	e.c.reads.Add(1)
 	e.c.readBytes.Add(uint64(len(p)))
-	if err := e.dev.ReadAt(p, off); err != nil {
+	var err error
+	if move != nil {
+		err = e.cpu.ReadAtWith(p, off, move)
+	} else {
+		err = e.dev.ReadAt(p, off)
+	}
+	if err != nil {
 		e.c.ioErrs.Add(1)
 		return fmt.Errorf("rawblock: cannot read %d bytes at %d: %w", len(p), off, err)
 	}

@@ -93,6 +93,7 @@ func (t *daxTier) info() string {
 	kv("dax_device_align", ds.Align)
 	kv("dax_device_flushes", ds.Flushes)
 	kv("dax_device_lines_flushed", ds.LinesFlushed)
+	kv("dax_device_lines_streamed", ds.LinesStreamed)
 	kv("dax_device_msyncs", ds.Msyncs)
 	kv("dax_device_msync_bytes", ds.MsyncBytes)
 	kv("dax_device_trims_skipped", ds.TrimsSkipped)
@@ -119,6 +120,7 @@ func (t *daxTier) collector() prometheus.Collector {
 		info:    d("device_info", "The DAX tier's device: how it is mapped (mode fsdax, devdax or file), whether with MAP_SYNC, and how writes are made durable (flush).", "mode", "map_sync", "flush"),
 		flushes: d("flushes_total", "Flushes of the DAX tier's device: a store fence, or for a plain file msync of what was written."),
 		lines:   d("flushed_lines_total", "Cache lines the DAX tier's device wrote back as it wrote (fsdax, devdax)."),
+		stream:  d("streamed_lines_total", "Cache lines the DAX tier's device wrote with non-temporal stores, which need no write-back (fsdax, devdax)."),
 		msync:   d("msync_bytes_total", "Bytes the DAX tier's device msynced (a plain file)."),
 		faults:  d("faults_total", "Reads and writes of the DAX tier's device that faulted on the mapping (media errors)."),
 	})
@@ -126,15 +128,15 @@ func (t *daxTier) collector() prometheus.Collector {
 
 // daxDeviceMetrics are the DAX tier's device metrics.
 type daxDeviceMetrics struct {
-	dev                                 *dax.Device
-	info, flushes, lines, msync, faults *prometheus.Desc
+	dev                                         *dax.Device
+	info, flushes, lines, stream, msync, faults *prometheus.Desc
 }
 
 func (m *daxDeviceMetrics) writeBytesByClass() [3]int64 { return m.dev.Stats().WriteBytesByClass }
 
 // Describe implements prometheus.Collector.
 func (m *daxDeviceMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.info, m.flushes, m.lines, m.msync, m.faults} {
+	for _, d := range []*prometheus.Desc{m.info, m.flushes, m.lines, m.stream, m.msync, m.faults} {
 		ch <- d
 	}
 }
@@ -148,6 +150,7 @@ func (m *daxDeviceMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	n(m.flushes, float64(ds.Flushes))
 	n(m.lines, float64(ds.LinesFlushed))
+	n(m.stream, float64(ds.LinesStreamed))
 	n(m.msync, float64(ds.MsyncBytes))
 	n(m.faults, float64(ds.Faults))
 }
