@@ -45,6 +45,7 @@ func TestFdpCommandArgs(t *testing.T) {
 		inStdout string
 		inStderr string
 	}{
+		{[]string{"help"}, 0, "kvresp fdp info [-json] DEVICE", ""}, // kvresp's own usage lists it
 		{[]string{"fdp"}, 2, "", "usage: kvresp fdp info"},
 		{[]string{"fdp", "help"}, 0, "usage: kvresp fdp info", ""},
 		{[]string{"fdp", "-h"}, 0, "usage: kvresp fdp info", ""},

@@ -90,6 +90,7 @@ const usage = `usage:
   kvresp [config-file] [--directive value ...]   start the server
   kvresp bench [flags]                            run the load generator (-h for flags)
   kvresp check [-dax] PATH                        verify an NVMe (or DAX) tier's log offline
+  kvresp fdp info [-json] DEVICE                  show an NVMe namespace's FDP state and statistics
   kvresp version                                  print the version
 Directives follow redis-server's names (port, bind, maxmemory, requirepass, ...);
 see README.md for all of them.
