@@ -1,12 +1,14 @@
 package redisup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
+	"kvresp/slab"
 	"kvresp/tiers"
 )
 
@@ -39,4 +41,21 @@ func notRefused(t testing.TB, op string, err error) {
 	case errors.Is(err, tiers.ErrRefused):
 		t.Errorf("%s: %v; want an upstream failure, not ErrRefused", op, err)
 	}
+}
+
+// getStream reads key through u's GetStream and waits for the whole value.
+func getStream(t testing.TB, u *Upstream, a *slab.Arena, key string) ([]byte, bool, error) {
+	t.Helper()
+	it, f, ok, err := u.GetStream(ctxTimeout(t, 10*time.Second), key, a.Alloc)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	defer it.Buf.Release()
+	if f != nil {
+		<-f.Done()
+		if err := f.Err(); err != nil {
+			return nil, true, err
+		}
+	}
+	return bytes.Clone(it.Buf.Bytes()), true, nil
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tidwall/redcon"
 
-	"kvresp/slab"
 	"kvresp/tiers"
 )
 
@@ -59,17 +59,50 @@ type replyError string
 func (e replyError) Error() string { return string(e) }
 func (e replyError) RedisError()   {}
 
-// get takes an idle connection or dials one.
+// get takes an idle connection that is still open, or dials one. An idle
+// connection the server closed (a restart, its idle timeout, CLIENT KILL)
+// would fail the request on its first read, and enough of them in a row
+// would open the circuit breaker while the server is up.
 func (s *streams) get(ctx context.Context) (*streamConn, error) {
-	s.mu.Lock()
-	if n := len(s.idle); n > 0 {
+	for {
+		s.mu.Lock()
+		n := len(s.idle)
+		if n == 0 {
+			s.mu.Unlock()
+			return s.dial(ctx)
+		}
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
 		s.mu.Unlock()
-		return c, nil
+		if c.open() {
+			return c, nil
+		}
+		_ = c.nc.Close()
 	}
-	s.mu.Unlock()
-	return s.dial(ctx)
+}
+
+// open reports whether an idle connection is usable: nothing to read (the
+// server sends nothing unasked), neither end of file nor stray bytes.
+func (c *streamConn) open() bool {
+	if c.r.Buffered() > 0 {
+		return false
+	}
+	nc := c.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	return socketIdle(nc)
+}
+
+// release returns c to the pool once a request is done with it, unless the
+// request's context fired: its AfterFunc may then set a deadline in the
+// past at any moment, so c is closed instead.
+func (s *streams) release(c *streamConn, stop func() bool) {
+	if stop() {
+		s.put(c)
+		return
+	}
+	_ = c.nc.Close()
 }
 
 // put keeps a connection whose last reply was read whole.
@@ -96,46 +129,34 @@ func (s *streams) close() {
 	}
 }
 
-// dial connects and authenticates as go-redis would for the same options.
+// dial connects with go-redis's own dialer (TLS included) and
+// authenticates as go-redis would for the same options.
 func (s *streams) dial(ctx context.Context) (*streamConn, error) {
-	d := net.Dialer{Timeout: s.o.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", s.o.Addr)
+	nc, err := s.o.Dialer(ctx, s.o.Network, s.o.Addr)
 	if err != nil {
 		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
-	if s.o.TLSConfig != nil {
-		cfg := s.o.TLSConfig.Clone()
-		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-			cfg.ServerName, _, _ = net.SplitHostPort(s.o.Addr)
-		}
-		tc := tls.Client(nc, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = nc.Close()
-			return nil, err
-		}
-		nc = tc
-	}
 	c := &streamConn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
-	var setup [][]string
+	var b []byte
+	setup := 0
 	switch {
 	case s.o.Password != "" && s.o.Username != "":
-		setup = append(setup, []string{"AUTH", s.o.Username, s.o.Password})
+		b = appendCommand(b, "AUTH", s.o.Username, s.o.Password)
+		setup++
 	case s.o.Password != "":
-		setup = append(setup, []string{"AUTH", s.o.Password})
+		b = appendCommand(b, "AUTH", s.o.Password)
+		setup++
 	}
 	if s.o.DB != 0 {
-		setup = append(setup, []string{"SELECT", strconv.Itoa(s.o.DB)})
+		b = appendCommand(b, "SELECT", strconv.Itoa(s.o.DB))
+		setup++
 	}
-	if len(setup) > 0 {
-		var b []byte
-		for _, cmd := range setup {
-			b = appendCommand(b, cmd...)
-		}
+	if setup > 0 {
 		err := c.write(b)
-		for i := 0; err == nil && i < len(setup); i++ {
+		for i := 0; err == nil && i < setup; i++ {
 			err = c.expect("+OK")
 		}
 		if err != nil {
@@ -149,15 +170,9 @@ func (s *streams) dial(ctx context.Context) (*streamConn, error) {
 }
 
 func appendCommand(b []byte, args ...string) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(len(args)), 10)
-	b = append(b, '\r', '\n')
+	b = redcon.AppendArray(b, len(args))
 	for _, a := range args {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
-		b = append(b, '\r', '\n')
-		b = append(b, a...)
-		b = append(b, '\r', '\n')
+		b = redcon.AppendBulkString(b, a)
 	}
 	return b
 }
@@ -302,21 +317,12 @@ func (u *Upstream) GetStream(ctx context.Context, key string, alloc tiers.Alloc)
 	if err != nil {
 		return fail(err)
 	}
-	if n < 0 || pttl == -2 {
-		if n >= 0 { // cannot be: one transaction; read it out all the same
-			if _, err := c.r.Discard(int(n) + 2); err != nil {
-				return fail(err)
-			}
-		}
-		stop()
-		u.streams.put(c)
+	if n < 0 {
+		u.streams.release(c, stop)
 		return tiers.Item{}, nil, false, nil
 	}
-	var buf *slab.Buf
-	if n > int64(int(^uint(0)>>1)) {
-		return fail(fmt.Errorf("%w: value of %d bytes", tiers.ErrRefused, n))
-	}
-	if buf, err = alloc(int(n)); err != nil {
+	buf, err := alloc(int(n))
+	if err != nil {
 		stop()
 		_ = c.nc.Close() // the value is not read: the connection is out of step
 		return tiers.Item{}, nil, false, allocFailed(int(n), err)
@@ -327,14 +333,13 @@ func (u *Upstream) GetStream(ctx context.Context, key string, alloc tiers.Alloc)
 	}
 	f := tiers.NewFill()
 	go func() {
-		err := c.readValue(buf.Bytes(), f)
-		stop()
-		if err != nil {
+		if err := c.readValue(buf.Bytes(), f); err != nil {
+			stop()
 			_ = c.nc.Close()
 			f.Finish(fmt.Errorf("redisup: GET: %w", err))
 			return
 		}
-		u.streams.put(c)
+		u.streams.release(c, stop)
 		f.Finish(nil)
 	}()
 	return it, f, true, nil

@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"kvresp/internal/redistest"
 	"kvresp/tiers"
@@ -108,4 +111,43 @@ func FuzzStreamReply(f *testing.F) {
 			t.Fatalf("fill at %d of %d", got, n)
 		}
 	})
+}
+
+// Idle streaming connections the server has closed (a restart, its idle
+// timeout, CLIENT KILL) are noticed and replaced, not used: they would fail
+// the read, and a few in a row would open the proxy's circuit breaker while
+// the server is up. The connections authenticate and select the database.
+func TestGetStreamIdleConnsClosed(t *testing.T) {
+	s := redistest.Start(t, "--requirepass", "secret")
+	u := open(t, "redis://:secret@"+s.Addr()+"/1")
+	a := uptest.Arena(t, 64<<20)
+	val := bytes.Repeat([]byte("s"), 300<<10)
+	uptest.Put(t, u, a, "k", val, 0)
+	// Several at once, so that several connections end up idle.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if got, ok, err := getStream(t, u, a, "k"); !ok || err != nil || !bytes.Equal(got, val) {
+				t.Errorf("GetStream = %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	u.streams.mu.Lock()
+	idle := len(u.streams.idle)
+	u.streams.mu.Unlock()
+	if idle < 2 {
+		t.Fatalf("%d idle streaming connections; the test needs several", idle)
+	}
+	direct := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: "secret"})
+	defer direct.Close()
+	killed, err := direct.ClientKillByFilter(t.Context(), "TYPE", "normal").Result()
+	if err != nil || killed < int64(idle) {
+		t.Fatalf("CLIENT KILL = %d, %v", killed, err)
+	}
+	for i := range idle + 1 {
+		if got, ok, err := getStream(t, u, a, "k"); !ok || err != nil || !bytes.Equal(got, val) {
+			t.Fatalf("GetStream %d after the server closed the idle connections = %v, %v", i, ok, err)
+		}
+	}
 }

@@ -72,8 +72,8 @@ func Open(rawURL string, o Options) (*Upstream, error) {
 	switch {
 	case co.single != nil:
 		c := redis.NewClient(co.single)
-		u.c, u.streams = c, newStreams(co.single)
-		eff := c.Options()
+		eff := c.Options() // with go-redis's defaults and dialer
+		u.c, u.streams = c, newStreams(eff)
 		poolSize, dial, readTO, writeTO = eff.PoolSize, eff.DialTimeout, eff.ReadTimeout, eff.WriteTimeout
 	case co.failover != nil:
 		c := redis.NewFailoverClient(co.failover)

@@ -230,6 +230,8 @@ func TestSingleErrReplies(t *testing.T) {
 	a := uptest.Arena(t, 4<<20)
 	_, _, _, err = uptest.TryGet(t.Context(), bad, a, "k")
 	notRefused(t, "Get from database 5 of 2", err)
+	_, _, err = getStream(t, bad, a, "k")
+	notRefused(t, "GetStream from database 5 of 2 (its own connection's SELECT)", err)
 }
 
 // A value beyond the upstream's proto-max-bulk-len is refused, whether Redis's error reply
@@ -311,6 +313,9 @@ func TestTLS(t *testing.T) {
 	uptest.Put(t, u, a, "k", []byte("over TLS"), 0)
 	if got, _, ok := uptest.Get(t, u, a, "k"); !ok || string(got) != "over TLS" {
 		t.Errorf("Get over TLS = %q, %v", got, ok)
+	}
+	if got, ok, err := getStream(t, u, a, "k"); !ok || err != nil || string(got) != "over TLS" {
+		t.Errorf("GetStream over TLS (its own connection) = %q, %v, %v", got, ok, err)
 	}
 	// Without skip_verify a self-signed certificate is an upstream failure.
 	strict := open(t, "rediss://"+s.Addr())
