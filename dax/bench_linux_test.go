@@ -18,13 +18,14 @@ import (
 // rawblock.Engine over a Device on a tmpfs file (/dev/shm: memory, as persistent memory is), and
 // compares the throughput with plain memmove of the same size measured in the same benchmark,
 // alternating with it (memmove-MB/s; x-memmove is the tier's share of it). The engine checksums
-// every value (xxh3) as it writes it and verifies it as it reads it, a chunk at a time while the
-// chunk is in cache; xxh3-MB/s is the speed of that hash alone over the value's buffer,
+// every value (xxh3) as it writes it and verifies it as it reads it, in the same pass as the copy
+// (internal/hashcopy); xxh3-MB/s is the speed of that hash alone over the value's buffer,
 // measured the same way. The device/ sub-benchmarks are WriteAt and ReadAt alone, without the engine.
 //
 // Two ways to persist: msync (what a plain file gets: tmpfs makes it a near no-op, so this is
 // the engine and the copy alone) and lines (the fsdax/devdax path forced onto the tmpfs
-// mapping: every line written back by CLWB or its fallback as the copy goes, a fence per write).
+// mapping: non-temporal stores, or, without AVX2, every line written back by CLWB or its
+// fallback as the copy goes; a fence per write).
 // Puts use Options.Sync (durable on return). The device is written whole before timing, so the
 // figures are for a tier past its first pass, whose page faults are not counted.
 func BenchmarkDaxTier(b *testing.B) {
@@ -171,7 +172,8 @@ func benchTier(b *testing.B, lines bool, size int, read, engine bool) {
 }
 
 // BenchmarkDaxFlush measures what writing cache lines back costs per GiB written, on a 1 GiB
-// tmpfs mapping, the way WriteAt does it: a chunk copied, then its lines written back, a fence
+// tmpfs mapping, the way WriteAt does it where it cannot store non-temporally (no AVX2): a
+// chunk copied, then its lines written back, a fence
 // at the end. Each iteration writes the GiB twice, once without write-back and once with;
 // copy-ms/GiB and copy+flush-ms/GiB are the two, flush-ms/GiB their difference. One
 // sub-benchmark per instruction this CPU has, and per chunk: 1 MiB (flushChunk: Go's memmove

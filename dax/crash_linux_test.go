@@ -204,7 +204,7 @@ func crashRounds(t *testing.T, lines, syncMode bool, how tear) {
 						} else {
 							n := 1 + r.IntN(3*BlockSize)
 							if r.IntN(6) == 0 {
-								n = 48<<10 + r.IntN(160<<10) // written from its own buffer, several chunks
+								n = 48<<10 + r.IntN(160<<10) // written from its own buffer, several checksum pieces
 							}
 							v = value(n, r.Int())
 							if err := put(t, e, a, key(k), v); err != nil {

@@ -33,12 +33,13 @@ import (
 // BlockSize is the device's block size: a page, which is also the unit fsdax allocates in.
 const BlockSize = 4096
 
-// flushChunk is how much WriteAt copies before writing the copied cache lines back. 1 MiB is
-// where Go's memmove on amd64 switches to non-temporal stores, which do not read the
-// destination into the cache first: measured on a tmpfs mapping (BenchmarkDaxTier, device/
-// write/lines), 1 MiB chunks write at about twice the speed of 64 KiB ones copied through the
-// cache, although the write-back pass then costs more (BenchmarkDaxFlush). It also bounds the
-// time spent in one non-preemptible assembly call (16384 lines).
+// flushChunk is how much WriteAt copies before writing back the cache lines of what it copied
+// through the caches (a copy by hashcopy with non-temporal stores needs no write-back). For
+// that fallback, 1 MiB is where Go's memmove on amd64 switches to non-temporal stores, which
+// do not read the destination into the cache first: 1 MiB chunks wrote at about twice the
+// speed of 64 KiB ones copied through the cache, although the write-back pass then costs more
+// (BenchmarkDaxFlush). It also bounds the time spent in one non-preemptible assembly call
+// (16384 lines).
 const flushChunk = 1 << 20
 
 // Mode is how a Device reached its memory.
@@ -237,12 +238,16 @@ func (d *Device) check(n int, off int64) error {
 }
 
 // ReadAt implements rawblock.Device: it copies from the mapping into p.
+//
+// The copy goes through the caches: what the engine reads this way (headers, small entries, a
+// scan's buffers) it reads again at once.
 func (d *Device) ReadAt(p []byte, off int64) error {
-	return d.ReadAtWith(p, off, func(dst, src []byte) { hashcopy.Copy(dst, src) })
+	return d.ReadAtWith(p, off, func(dst, src []byte) bool { copy(dst, src); return false })
 }
 
-// ReadAtWith implements rawblock.CPUCopier: ReadAt, with the bytes moved by move.
-func (d *Device) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) (err error) {
+// ReadAtWith implements rawblock.CPUCopier: ReadAt, with the bytes moved by move (in one
+// chunk).
+func (d *Device) ReadAtWith(p []byte, off int64, move func(dst, src []byte) bool) (err error) {
 	if err := d.check(len(p), off); err != nil {
 		d.st.errors.Add(1)
 		return fmt.Errorf("dax: read at %d: %w", off, err)
@@ -268,9 +273,10 @@ func (d *Device) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) (er
 // then keep a list of the ranges written and walk them all in one pass on the flushing thread,
 // while every syncing writer waits for it in the engine's group commit; here each writer writes
 // back its own lines on its own CPU, a chunk at a time right after copying it (flushChunk), in
-// parallel with the other writers. And a store fence orders only the write-backs of the CPU
-// that issues it, so a Flush on another thread could not fence the copy's write-backs anyway.
-// So WriteAt writes each chunk's lines back and fences once at the end (the goroutine may
+// parallel with the other writers. And a store fence orders only the write-backs (and
+// non-temporal stores) of the CPU that issues it, so a Flush on another thread could not fence
+// them anyway. So WriteAt copies with non-temporal stores where it can (hashcopy.Copy), writes
+// back the lines of each chunk it could not, and fences once at the end (the goroutine may
 // change threads between chunks, but only through the scheduler's locked instructions, which
 // order write-backs as a fence does): a write is durable when WriteAt returns, and Flush is one
 // more fence.
@@ -278,10 +284,7 @@ func (d *Device) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) (er
 // For a plain file the written range is only noted; Flush msyncs the ranges noted since the
 // previous Flush.
 func (d *Device) WriteAt(p []byte, off int64, c rawblock.Class) error {
-	return d.WriteAtWith(p, off, c, func(dst, src []byte) bool {
-		hashcopy.Copy(dst, src)
-		return hashcopy.NonTemporal(dst, src)
-	})
+	return d.WriteAtWith(p, off, c, hashcopy.Copy)
 }
 
 // WriteAtWith implements rawblock.CPUCopier: WriteAt, with the bytes moved by move. In the

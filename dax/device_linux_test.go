@@ -289,11 +289,15 @@ func TestFault(t *testing.T) {
 // what it wrote.
 func TestLinesOnPlainFile(t *testing.T) {
 	a := newArena(t)
-	d := openFileDev(t, Options{Path: shmPath(t), Size: 16 << 20, forceLines: true})
-	e := openEngine(t, d, a, true, func(o *rawblock.Options) { o.Sync = true })
+	d := openFileDev(t, Options{Path: shmPath(t), Size: 32 << 20, forceLines: true})
+	e := openEngine(t, d, a, true, func(o *rawblock.Options) { o.Sync, o.RegionSize = true, 4<<20 })
 	v := value(300<<10, 5)
 	mustPut(t, e, a, key(1), v)
 	wantValue(t, e, key(1), v)
+	// A value the device writes in several chunks (flushChunk), each hashed from its offset.
+	big := value(3<<20+17, 6)
+	mustPut(t, e, a, key(2), big)
+	wantValue(t, e, key(2), big)
 	st := d.Stats()
 	if st.LinesFlushed+st.LinesStreamed != uint64(st.WriteBytes/cacheLine) || st.Msyncs != 0 || st.Flusher == "msync" {
 		t.Errorf("stats: %+v", st)

@@ -65,10 +65,8 @@ func Check(dev Device) (Report, error) {
 	sb := a
 	switch {
 	case errA != nil && errB != nil:
-		for _, err := range []error{errA, errB} {
-			if errors.Is(err, ErrOldFormat) || errors.Is(err, ErrNewerFormat) {
-				return rep, err // a log, of a format this kvresp does not check
-			}
+		if err := versionErr(errA, errB); err != nil {
+			return rep, err // a log, of a format this kvresp does not check
 		}
 		return rep, fmt.Errorf("rawblock: no valid superblock: %w", errors.Join(errA, errB))
 	case errA != nil || (errB == nil && b.generation > a.generation):

@@ -17,14 +17,18 @@ type keyState struct {
 
 // TestCrash runs write storms of overwrites and deletes from several goroutines with random
 // Syncs, takes a power-cut image (unflushed block writes randomly lost), reopens, and checks
-// every key against the model; each round continues from the previous round's image.
+// every key against the model; each round continues from the previous round's image. It runs
+// both write paths: MemDevice's copy by CPU (the DAX tier's) and, behind a FaultDevice that
+// hides it, the NVMe tier's.
 func TestCrash(t *testing.T) {
 	for _, syncMode := range []bool{false, true} {
-		t.Run(fmt.Sprintf("sync=%v", syncMode), func(t *testing.T) { crashRounds(t, syncMode) })
+		for _, byCPU := range []bool{true, false} {
+			t.Run(fmt.Sprintf("sync=%v/cpu=%v", syncMode, byCPU), func(t *testing.T) { crashRounds(t, syncMode, byCPU) })
+		}
 	}
 }
 
-func crashRounds(t *testing.T, syncMode bool) {
+func crashRounds(t *testing.T, syncMode, byCPU bool) {
 	const (
 		keys    = 64
 		workers = 4
@@ -36,7 +40,11 @@ func crashRounds(t *testing.T, syncMode bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < rounds; round++ {
 		dev := NewMemDeviceFrom(img, 512, true)
-		e, err := Open(Options{Device: dev, Arena: a, RegionSize: 1 << 20, FlushInterval: -1, Logger: quiet, Sync: syncMode, IOBuffers: 8})
+		var d Device = dev
+		if !byCPU {
+			d = NewFaultDevice(dev)
+		}
+		e, err := Open(Options{Device: d, Arena: a, RegionSize: 1 << 20, FlushInterval: -1, Logger: quiet, Sync: syncMode, IOBuffers: 8})
 		if err != nil {
 			t.Fatalf("round %d: open: %v", round, err)
 		}

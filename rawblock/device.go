@@ -30,12 +30,14 @@ type Device interface {
 // much again as the copy.
 type CPUCopier interface {
 	// WriteAtWith is WriteAt with the bytes moved by move(dst, src), dst being the device's
-	// memory; it may call move once per chunk of p, in order. move reports whether it wrote dst
-	// with non-temporal stores and a store fence (hashcopy.NonTemporal), which spares a device
+	// memory. It may split p into chunks, each a multiple of 64 KiB but the last (the
+	// checksum's pieces must not straddle two), moved in order. move reports whether it wrote
+	// dst with non-temporal stores and a store fence (hashcopy.Copy), which spares a device
 	// that writes cache lines back for durability that write-back.
 	WriteAtWith(p []byte, off int64, c Class, move func(dst, src []byte) (nonTemporal bool)) error
-	// ReadAtWith is ReadAt with the bytes moved by move(p, src), src being the device's memory.
-	ReadAtWith(p []byte, off int64, move func(dst, src []byte)) error
+	// ReadAtWith is ReadAt with the bytes moved by move(dst, src), src being the device's
+	// memory, in chunks as WriteAtWith's.
+	ReadAtWith(p []byte, off int64, move func(dst, src []byte) bool) error
 }
 
 // Class is a write's placement class. A device that supports data placement (NVMe FDP) maps

@@ -356,13 +356,8 @@ func (e *Engine) openSuper() error {
 			e.log.Warn("rawblock: formatting a device that held other data, as asked", "error", errors.Join(errA, errB))
 		}
 		return e.format(p)
-	case errors.Is(errA, ErrNewerFormat) || errors.Is(errB, ErrNewerFormat):
-		return errors.Join(errA, errB)
-	case errors.Is(errA, ErrOldFormat) || errors.Is(errB, ErrOldFormat):
-		if errors.Is(errA, ErrOldFormat) {
-			return errA
-		}
-		return errB
+	case versionErr(errA, errB) != nil:
+		return versionErr(errA, errB)
 	case errors.Is(errA, ErrForeign) && errors.Is(errB, ErrForeign):
 		return ErrForeign
 	}

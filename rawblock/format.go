@@ -245,12 +245,11 @@ func parseEntryHeader(b []byte) (entryHeader, error) {
 	return h, nil
 }
 
-// hashPiece is the piece of a value that one link of dataDigest's chain covers. 64 KiB: as
-// fast as one xxh3 call over the whole value (the seed costs a few hundred bytes' worth per
-// piece), the size of the engine's I/O buffers (a scan verifies a value one buffer at a time),
-// and a divisor of every chunk the engine moves at once, so that a chunk just copied is
-// checksummed while it is still in the CPU's cache.
-const hashPiece = ioBufSize
+// hashPiece is the piece of a value that one link of dataDigest's chain covers: part of the
+// on-media format. 64 KiB: as fast as one xxh3 call over the whole value (the seed costs a few
+// hundred bytes' worth per piece), and the size of the engine's I/O buffers (ioBufSize), so
+// that a scan verifies a value one buffer at a time.
+const hashPiece = 64 << 10
 
 // dataDigest computes an entry's checksum: a chain of xxh3-64 hashes, each seeded with the one
 // before, over the header's first 48 bytes, then the key, then each hashPiece-sized piece of
@@ -273,17 +272,33 @@ func (d *dataDigest) add(p []byte) {
 	}
 }
 
-// copyAdd copies src into dst as hashcopy.Copy does and hashes its first n bytes (at most
-// len(src); the rest is padding) as add does, in one pass over the bytes: src starts at a
-// multiple of hashPiece into the value.
-func (d *dataDigest) copyAdd(dst, src []byte, n int) {
+// copyAdd copies src into dst as hashcopy.Copy does and hashes its first n bytes (the rest is
+// padding; n may be beyond len(src), or below 0) as add does, in one pass over the bytes: src
+// starts at a multiple of hashPiece into the value. It reports whether every byte was stored
+// non-temporally.
+func (d *dataDigest) copyAdd(dst, src []byte, n int) (nonTemporal bool) {
+	nonTemporal = true
 	for at := 0; at < len(src); at += hashPiece {
 		q := src[at:min(at+hashPiece, len(src))]
+		var nt bool
 		if hn := min(n-at, len(q)); hn > 0 {
-			d.sum = hashcopy.CopyHash(dst[at:], q, hn, d.sum)
+			d.sum, nt = hashcopy.CopyHash(dst[at:], q, hn, d.sum)
 		} else {
-			hashcopy.Copy(dst[at:], q)
+			nt = hashcopy.Copy(dst[at:], q)
 		}
+		nonTemporal = nonTemporal && nt
+	}
+	return nonTemporal
+}
+
+// mover returns the move function (CPUCopier) that copies the value of an entry of n bytes
+// into or out of a device a chunk at a time, adding it to d.
+func (d *dataDigest) mover(n int) func(dst, src []byte) bool {
+	at := 0
+	return func(dst, src []byte) bool {
+		nt := d.copyAdd(dst, src, n-at)
+		at += len(src)
+		return nt
 	}
 }
 
@@ -292,6 +307,17 @@ func dataHash(hdr []byte, key string, value []byte) uint64 {
 	d := newDigest(hdr, key)
 	d.add(value)
 	return d.sum
+}
+
+// versionErr returns the error of the superblock copy, of two that failed, that holds a log of
+// another format version (ErrNewerFormat, ErrOldFormat), or nil if neither does.
+func versionErr(errA, errB error) error {
+	for _, err := range []error{errA, errB} {
+		if errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrOldFormat) {
+			return err
+		}
+	}
+	return nil
 }
 
 // record is one entry as a summary lists it.

@@ -35,12 +35,16 @@ func TestDataHashPinned(t *testing.T) {
 	// and the copy is exact.
 	padded := make([]byte, roundUp64(int64(len(v)), 4096))
 	copy(padded, v)
-	for _, chunk := range []int{len(padded), 1 << 20, hashPiece} {
+	if ioBufSize%hashPiece != 0 {
+		t.Fatalf("ioBufSize %d is not a whole number of checksum pieces (%d): a scan could not verify a value a buffer at a time", ioBufSize, hashPiece)
+	}
+	for _, chunk := range []int{len(padded), 2 * hashPiece, hashPiece} {
 		d := newDigest(hdr, "model@key")
 		dst := make([]byte, len(padded))
+		move := d.mover(len(v))
 		for at := 0; at < len(padded); at += chunk {
 			end := min(at+chunk, len(padded))
-			d.copyAdd(dst[at:end], padded[at:end], len(v)-at)
+			move(dst[at:end], padded[at:end])
 		}
 		if d.sum != want || !bytes.Equal(dst, padded) {
 			t.Errorf("copied in chunks of %d: %#x, want %#x; copy exact: %v", chunk, d.sum, want, bytes.Equal(dst, padded))
@@ -54,8 +58,9 @@ func TestDataHashPinned(t *testing.T) {
 // around the piece and block boundaries, and Check (a third reader, one I/O buffer at a time)
 // passes on both images.
 func TestCopyPaths(t *testing.T) {
-	sizes := []int{directMin - 1, directMin, hashPiece - 1, hashPiece, hashPiece + 1, 256<<10 - 4096, 256<<10 + 1,
-		1<<20 - 1, 1<<20 + hashPiece + 3, 3<<20 + 5, 8 << 20, 8<<20 + hashPiece + 3}
+	// Boundaries of the checksum's pieces and of MemDevice's chunks (memChunk).
+	sizes := []int{directMin - 1, directMin, hashPiece - 1, hashPiece, hashPiece + 1, 3*hashPiece + 7,
+		memChunk - 1, memChunk, memChunk + hashPiece + 3, 3*memChunk + 5, 8 * memChunk}
 	a := newArena(t)
 	mod := func(o *Options) { o.RegionSize = 16 << 20 }
 	cpu := NewMemDevice(128<<20, 4096, false)

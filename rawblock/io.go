@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"kvresp/internal/hashcopy"
 	"kvresp/slab"
 )
 
@@ -71,14 +70,7 @@ func (e *Engine) writeEntry(s slot, c Class, key string, h entryHeader, value []
 	vp := value[:roundUp64(h.valueLen, e.bs)] // within cap: see the comment above
 	if e.cpu != nil {
 		d := newDigest(p, key)
-		at := 0
-		err := e.writeWith(vp, off+hk, c, func(dst, src []byte) bool {
-			nt := hashcopy.NonTemporal(dst, src)
-			d.copyAdd(dst, src, int(h.valueLen)-at)
-			at += len(src)
-			return nt
-		})
-		if err != nil {
+		if err := e.writeWith(vp, off+hk, c, d.mover(int(h.valueLen))); err != nil {
 			return err
 		}
 		h.setHash(p, d.sum)
@@ -176,7 +168,7 @@ func (e *Engine) readHashed(p, v []byte, loc entryLoc, key string, off int64) (e
 	}
 	hk := int64(len(p))
 	d := newDigest(p, k)
-	if err := e.readWith(v, off+hk, func(dst, src []byte) { d.copyAdd(dst, src, int(h.valueLen)) }); err != nil {
+	if err := e.readWith(v, off+hk, d.mover(int(h.valueLen))); err != nil {
 		return h, k, err
 	}
 	if d.sum != h.dataHash {

@@ -80,18 +80,33 @@ func (d *MemDevice) check(p []byte, off int64) error {
 
 // ReadAt implements Device.
 func (d *MemDevice) ReadAt(p []byte, off int64) error {
-	return d.ReadAtWith(p, off, func(dst, src []byte) { copy(dst, src) })
+	return d.ReadAtWith(p, off, plainMove)
+}
+
+// plainMove is the move of ReadAt and WriteAt.
+func plainMove(dst, src []byte) bool { copy(dst, src); return false }
+
+// memChunk is how much MemDevice moves at a time in ReadAtWith and WriteAtWith: it splits a
+// value as a DAX device does, so that the engine's tests cover moves in several chunks.
+const memChunk = 1 << 20
+
+// moveChunks moves src into dst a memChunk at a time.
+func moveChunks(dst, src []byte, move func(dst, src []byte) bool) {
+	for at := 0; at < len(src); at += memChunk {
+		end := min(at+memChunk, len(src))
+		move(dst[at:end], src[at:end])
+	}
 }
 
 // ReadAtWith implements CPUCopier: the device is memory, so the engine's tests take the path
 // the DAX tier does (a FaultDevice wrapped around it hides this, and takes the other).
-func (d *MemDevice) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) error {
+func (d *MemDevice) ReadAtWith(p []byte, off int64, move func(dst, src []byte) bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.check(p, off); err != nil {
 		return err
 	}
-	move(p, d.data[off:off+int64(len(p))])
+	moveChunks(p, d.data[off:off+int64(len(p))], move)
 	d.stats.Reads++
 	d.stats.ReadBytes += int64(len(p))
 	return nil
@@ -99,7 +114,7 @@ func (d *MemDevice) ReadAtWith(p []byte, off int64, move func(dst, src []byte)) 
 
 // WriteAt implements Device.
 func (d *MemDevice) WriteAt(p []byte, off int64, c Class) error {
-	return d.WriteAtWith(p, off, c, func(dst, src []byte) bool { copy(dst, src); return false })
+	return d.WriteAtWith(p, off, c, plainMove)
 }
 
 // WriteAtWith implements CPUCopier (see ReadAtWith).
@@ -113,7 +128,7 @@ func (d *MemDevice) WriteAtWith(p []byte, off int64, c Class, move func(dst, src
 		return fmt.Errorf("rawblock: write with unknown placement class %d", c)
 	}
 	dst := d.data[off : off+int64(len(p))]
-	move(dst, p)
+	moveChunks(dst, p, move)
 	if d.durable != nil {
 		d.pending = append(d.pending, memWrite{off, bytes.Clone(dst)})
 	}

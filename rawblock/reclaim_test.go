@@ -51,6 +51,14 @@ func TestReclaimOwnBuffers(t *testing.T) {
 	if st := a.Stats(); st.Used != st.Limit || st.Cached != 0 {
 		t.Fatalf("arena not full: %+v", st)
 	}
+	// A full region is sealed in the background (its summary written after a flush).
+	deadline := time.Now().Add(10 * time.Second)
+	for e.EngineStats().SealedRegions == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no region was sealed")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if !e.Reclaim() {
 		t.Fatal("no region to reclaim")
 	}

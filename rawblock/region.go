@@ -313,7 +313,7 @@ func (e *Engine) read(p []byte, off int64) error { return e.readWith(p, off, nil
 
 // readWith is read, with the bytes moved by move when it is not nil (the device is then a
 // CPUCopier: see ReadAtWith).
-func (e *Engine) readWith(p []byte, off int64, move func(dst, src []byte)) error {
+func (e *Engine) readWith(p []byte, off int64, move func(dst, src []byte) bool) error {
 	e.c.reads.Add(1)
 	e.c.readBytes.Add(uint64(len(p)))
 	var err error

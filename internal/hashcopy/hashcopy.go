@@ -58,25 +58,28 @@ func NonTemporal(dst, src []byte) bool {
 	return haveNT && len(src)%stripe == 0 && len(src) > 0 && len(dst) >= len(src) && aligned(dst)
 }
 
-// Copy copies src into dst (len(dst) >= len(src)), non-temporally when NonTemporal says so.
-func Copy(dst, src []byte) {
+// Copy copies src into dst (len(dst) >= len(src)), non-temporally when NonTemporal says so,
+// and reports whether it did: the caller that needs the bytes out of the caches writes the
+// lines back otherwise.
+func Copy(dst, src []byte) (nonTemporal bool) {
 	if NonTemporal(dst, src) {
 		copyNT(&dst[0], &src[0], uintptr(len(src)))
-		return
+		return true
 	}
 	copy(dst, src)
+	return false
 }
 
-// CopyHash copies all of src into dst (len(dst) >= len(src)), as Copy does, and returns the
-// XXH3-64 hash of its first n bytes with seed: xxh3.HashSeed(src[:n], seed). Bytes of src past
-// n (a block's padding) are copied and not hashed.
-func CopyHash(dst, src []byte, n int, seed uint64) uint64 {
+// CopyHash copies all of src into dst (len(dst) >= len(src)), as Copy does, reporting as it
+// does, and returns the XXH3-64 hash of its first n bytes with seed: xxh3.HashSeed(src[:n],
+// seed). Bytes of src past n (a block's padding) are copied and not hashed.
+func CopyHash(dst, src []byte, n int, seed uint64) (sum uint64, nonTemporal bool) {
 	if n < 0 || n > len(src) {
 		panic("hashcopy: hashed length out of range")
 	}
 	if n < longMin || !NonTemporal(dst, src) {
-		Copy(dst, src)
-		return xxh3.HashSeed(src[:n], seed)
+		nt := Copy(dst, src)
+		return xxh3.HashSeed(src[:n], seed), nt
 	}
 	var secret [secretSize]byte
 	for i := 0; i < secretSize/16; i++ {
@@ -97,16 +100,16 @@ func CopyHash(dst, src []byte, n int, seed uint64) uint64 {
 	}
 	at += stripes * stripe
 	accumulate(&acc, src[n-stripe:n], secret[secretSize-stripe-7:])
-	if at < len(src) {
-		copyNT(&dst[at], &src[at], uintptr(len(src)-at))
-	}
+	// The rest, never empty (the last stripe is hashed, not copied, above): copyNT's fence
+	// covers the stores of the loops as well.
+	copyNT(&dst[at], &src[at], uintptr(len(src)-at))
 	h := uint64(n) * prime64_1
 	for i := 0; i < 4; i++ {
 		h += mulFold(acc[2*i]^binary.LittleEndian.Uint64(secret[11+16*i:]), acc[2*i+1]^binary.LittleEndian.Uint64(secret[19+16*i:]))
 	}
 	h ^= h >> 37
 	h *= 0x165667919E3779F9
-	return h ^ h>>32
+	return h ^ h>>32, true
 }
 
 // accumulate folds one stripe p into acc with the secret at s, as the assembly does.

@@ -73,7 +73,6 @@ sdone:
 	VMOVDQU Y8, 0(AX)
 	VMOVDQU Y9, 32(AX)
 	VZEROUPPER
-	SFENCE
 	RET
 
 // SCRAMBLE: acc ^= acc >> 47; acc ^= secret[128:192]; acc *= prime32_1 (in Y10's lanes).
@@ -131,5 +130,4 @@ bdone:
 	VMOVDQU Y8, 0(AX)
 	VMOVDQU Y9, 32(AX)
 	VZEROUPPER
-	SFENCE
 	RET

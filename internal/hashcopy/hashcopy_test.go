@@ -33,9 +33,12 @@ func TestCopyHashMatchesXXH3(t *testing.T) {
 			want := xxh3.HashSeed(src[:n], seed)
 			for _, off := range []int{0, 8} {
 				dst := alignedBuf(padded, off)
-				got := CopyHash(dst, src, n, seed)
+				got, nt := CopyHash(dst, src, n, seed)
 				if got != want {
 					t.Fatalf("n=%d seed=%#x dst+%d: hash %#x, xxh3 %#x", n, seed, off, got, want)
+				}
+				if nt != NonTemporal(dst, src) {
+					t.Fatalf("n=%d dst+%d: reported non-temporal %v, NonTemporal says %v", n, off, nt, !nt)
 				}
 				if !bytes.Equal(dst, src) {
 					t.Fatalf("n=%d dst+%d: copy differs", n, off)
@@ -58,7 +61,9 @@ func TestNonTemporal(t *testing.T) {
 		for i := range s {
 			s[i] = byte(i * 7)
 		}
-		Copy(d, s)
+		if nt := Copy(d, s); nt != NonTemporal(d, s) {
+			t.Fatalf("Copy of %d bytes reported non-temporal %v", n, nt)
+		}
 		if !bytes.Equal(d, s) {
 			t.Fatalf("Copy of %d bytes differs", n)
 		}
@@ -77,7 +82,7 @@ func FuzzCopyHash(f *testing.F) {
 			n = int(cut)
 		}
 		dst := alignedBuf(padded, 0)
-		if got, want := CopyHash(dst, src, n, seed), xxh3.HashSeed(src[:n], seed); got != want {
+		if got, want := first(CopyHash(dst, src, n, seed)), xxh3.HashSeed(src[:n], seed); got != want {
 			t.Fatalf("len %d n %d: %#x, want %#x", len(src), n, got, want)
 		}
 		if !bytes.Equal(dst, src) {
@@ -116,3 +121,5 @@ func BenchmarkCopyHash(b *testing.B) {
 		})
 	}
 }
+
+func first(sum uint64, _ bool) uint64 { return sum }
