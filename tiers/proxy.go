@@ -50,8 +50,9 @@ type ProxyStats struct {
 	Kind string // the backend: "redis", "redis-sentinel", "redis-cluster", "s3"
 	// Calls made to the upstream (a retried call counts once), and how
 	// they ended. Refused calls (ErrRefused) are errors that do not count
-	// against the upstream's health.
-	Calls, Errors, Timeouts, Refused, Retries uint64
+	// against the upstream's health. Errors = Timeouts + Refused + Other,
+	// each counted on its own (a sum read while calls end is not exact).
+	Calls, Errors, Timeouts, Refused, Other, Retries uint64
 	// Skipped counts calls not made because the breaker was open.
 	Skipped uint64
 	// Breaker is the state now; Opens counts closed → open transitions.
@@ -79,11 +80,11 @@ type Proxy struct {
 	cooldown  time.Duration
 	probing   bool
 
-	hits, misses, puts, deletes             atomic.Uint64
-	calls, errs, timeouts, refused, retries atomic.Uint64
-	skipped, opens                          atomic.Uint64
-	lat                                     []atomic.Uint64 // per bucket, not cumulative; last = beyond the bounds
-	latNanos                                atomic.Uint64
+	hits, misses, puts, deletes                    atomic.Uint64
+	calls, errs, timeouts, refused, other, retries atomic.Uint64
+	skipped, opens                                 atomic.Uint64
+	lat                                            []atomic.Uint64 // per bucket, not cumulative; last = beyond the bounds
+	latNanos                                       atomic.Uint64
 }
 
 var _ Tier = (*Proxy)(nil)
@@ -238,6 +239,8 @@ func (p *Proxy) end(ctx context.Context, start time.Time, probe bool, err error)
 		p.errs.Add(1)
 		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 			p.timeouts.Add(1)
+		} else {
+			p.other.Add(1)
 		}
 	}
 	p.done(err == nil || refused, probe, err)
@@ -270,12 +273,17 @@ func (p *Proxy) Get(key string) (Item, bool, error) {
 	if err != nil {
 		return Item{}, false, err
 	}
+	p.count(found)
+	return it, found, nil
+}
+
+// count counts a read's hit or miss.
+func (p *Proxy) count(found bool) {
 	if found {
 		p.hits.Add(1)
 	} else {
 		p.misses.Add(1)
 	}
-	return it, found, nil
 }
 
 // GetStream is Get for a client that can send a value while it arrives:
@@ -305,17 +313,13 @@ func (p *Proxy) GetStream(key string) (Item, *Fill, bool, error) {
 	if err != nil || !found || fill == nil {
 		p.end(ctx, start, probe, err)
 		cancel()
-		switch {
-		case err != nil:
+		if err != nil {
 			return Item{}, nil, false, err
-		case found:
-			p.hits.Add(1)
-		default:
-			p.misses.Add(1)
 		}
+		p.count(found)
 		return it, nil, found, nil
 	}
-	p.hits.Add(1)
+	p.count(true)
 	go func() {
 		<-fill.Done()
 		p.end(ctx, start, probe, fill.Err())
@@ -386,7 +390,7 @@ func (p *Proxy) ProxyStats() ProxyStats {
 	}
 	p.mu.Unlock()
 	st := ProxyStats{Kind: p.up.Name(), Calls: p.calls.Load(), Errors: p.errs.Load(), Timeouts: p.timeouts.Load(),
-		Refused: p.refused.Load(), Retries: p.retries.Load(), Skipped: p.skipped.Load(), Breaker: state,
+		Refused: p.refused.Load(), Other: p.other.Load(), Retries: p.retries.Load(), Skipped: p.skipped.Load(), Breaker: state,
 		Opens: p.opens.Load(), LatencySum: time.Duration(p.latNanos.Load()).Seconds()}
 	var cum uint64
 	for i := range p.lat {

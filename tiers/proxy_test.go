@@ -78,6 +78,9 @@ func TestProxyRetries(t *testing.T) {
 	if got := u.Calls("get"); got != 6 {
 		t.Fatalf("%d upstream calls, want 6", got)
 	}
+	if st := p.ProxyStats(); st.Errors != 1 || st.Other != 1 || st.Timeouts != 0 || st.Refused != 0 {
+		t.Fatalf("a failure neither timed out nor refused is counted as other: %+v", st)
+	}
 }
 
 // An upstream that hangs costs one timeout: the breaker opens, and the
@@ -105,7 +108,7 @@ func TestProxyBreaker(t *testing.T) {
 		t.Fatalf("%d upstream calls during the outage, want 1", got)
 	}
 	st := p.ProxyStats()
-	if st.Opens != 1 || st.Skipped != 50 || st.Timeouts != 1 || st.Breaker != tiers.BreakerOpen {
+	if st.Opens != 1 || st.Skipped != 50 || st.Timeouts != 1 || st.Other != 0 || st.Errors != 1 || st.Breaker != tiers.BreakerOpen {
 		t.Fatalf("stats %+v", st)
 	}
 	// Still down at the probe: open again.
@@ -140,7 +143,7 @@ func TestProxyRefusedKeepsBreakerClosed(t *testing.T) {
 	if _, _, err := p.Get("k"); !errors.Is(err, tiers.ErrRefused) {
 		t.Fatalf("Get = %v, want ErrRefused", err)
 	}
-	if st := p.ProxyStats(); st.Breaker != tiers.BreakerClosed || st.Retries != 0 || st.Refused != 1 {
+	if st := p.ProxyStats(); st.Breaker != tiers.BreakerClosed || st.Retries != 0 || st.Refused != 1 || st.Other != 0 || st.Errors != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -173,7 +173,7 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.calls, ps.Calls)
 	counter(c.errs, ps.Timeouts, "timeout")
 	counter(c.errs, ps.Refused, "refused")
-	counter(c.errs, ps.Errors-ps.Timeouts-ps.Refused, "other")
+	counter(c.errs, ps.Other, "other")
 	counter(c.skipped, ps.Skipped)
 	counter(c.hits, ts.Hits)
 	counter(c.misses, ts.Misses)
