@@ -90,8 +90,9 @@ var errShortFill = errors.New("resp: the value being read through ended short")
 // it (cut-through): what is gathered goes out first, then the header and the
 // value as it arrives, and the final CRLF only once the transfer has ended
 // well, so that a client can never take part of a value for all of it. A
-// transfer that fails returns its error: the connection must then be
-// closed. The writer takes over the caller's reference (the store keeps its
+// transfer that fails after its header went out returns its error: the
+// connection must then be closed. A small value is sent only once whole, so
+// its failed transfer is a miss, as a failed upstream read is elsewhere. The writer takes over the caller's reference (the store keeps its
 // own until the transfer is over, so the upstream never fills a buffer
 // already given back).
 func (w *writer) bulkStream(buf *slab.Buf, f *tiers.Fill) error {
@@ -99,9 +100,10 @@ func (w *writer) bulkStream(buf *slab.Buf, f *tiers.Fill) error {
 	if len(b) < zeroCopyMin {
 		// Too small to gain anything from cut-through.
 		<-f.Done()
-		if err := f.Err(); err != nil {
+		if f.Err() != nil {
 			buf.Release()
-			return err
+			w.null()
+			return nil
 		}
 		w.bulkBuf(buf)
 		return nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,13 +83,20 @@ func (tt *threeTiers) closeTiers(t *testing.T) {
 	tt.arena = nil
 }
 
-// fill writes n values of 1 MiB, k0 to k<n-1>, from one writer. (With several, a value can be
-// evicted between its own SET's write to DRAM and that SET's cancelling of older demotions of
-// the key, which then cancels it: store's own race, not what these tests are about.)
+// fill writes n values of 1 MiB, k0 to k<n-1>, from four writers, so that evictions and
+// demotions race the SETs (a value evicted while its own SET clears the tiers below goes down
+// after it: see demoter.hold).
 func (tt *threeTiers) fill(t *testing.T, n int) {
-	for i := 0; i < n; i++ {
-		tt.f.set(t, fmt.Sprint("k", i), value(i, 1<<20), SetOptions{})
+	const writers = 4
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				tt.f.set(t, fmt.Sprint("k", i), value(i, 1<<20), SetOptions{})
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // noDrops fails the test if a demotion was dropped or failed.

@@ -90,17 +90,30 @@ func (d *demoter) register(key string, it tiers.Item, from int) *demotion {
 	it.Buf.Retain()
 	dm := &demotion{key: key, item: it, from: from}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if old := d.inflight[key]; old != nil {
+		if old.from < from {
+			// The key is on its way down from a higher tier: that value is
+			// the newer (a SET's, evicted while the SET cleared the lower
+			// tiers), and it overwrites this older one below. This one is
+			// dropped, as cancelled.
+			dm.cancelled.Store(true)
+			d.cancelled.Add(1)
+			return dm
+		}
 		d.cancelLocked(old)
 	}
 	d.inflight[key] = dm
-	d.mu.Unlock()
 	return dm
 }
 
 // send queues a registered demotion, waiting for room (backpressure) up to
 // d.wait, after which the item is dropped and counted.
 func (d *demoter) send(dm *demotion) {
+	if dm.cancelled.Load() {
+		dm.item.Buf.Release() // cancelled already (see register): nothing to write
+		return
+	}
 	d.sending.RLock()
 	defer d.sending.RUnlock()
 	if d.closed[dm.from] {
@@ -324,8 +337,8 @@ func (d *demoter) close() {
 // there was one not yet written.
 func (d *demoter) setExpire(key string, at int64) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	dm := d.inflight[key]
+	d.mu.Unlock() // not held while a write of dm holds dm.mu
 	if dm == nil {
 		return false
 	}

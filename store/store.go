@@ -52,6 +52,8 @@ type Options struct {
 	// dropped and counted: 0 means DemoteWait.
 	UpstreamQueue int
 	UpstreamWait  time.Duration
+	// staleRetry is how often the retrier runs (tests); 0 means staleRetry.
+	staleRetry time.Duration
 	// Now returns the current Unix time in milliseconds; nil = wall clock.
 	Now func() int64
 	// Logger receives one line per notable event; nil = slog.Default().
@@ -398,8 +400,9 @@ func (s *Store) statLocked(key string) (tiers.Meta, int, bool, error) {
 func (s *Store) deleteLocked(key string) (bool, error) {
 	found := false
 	var errs []error
+	var release func()
 	if s.dem != nil {
-		defer s.dem.hold(key)()
+		release = s.dem.hold(key)
 	}
 	for _, t := range s.tiers {
 		ok, err := deleteDurably(t, key)
@@ -408,11 +411,14 @@ func (s *Store) deleteLocked(key string) (bool, error) {
 		}
 		found = found || ok
 	}
-	if s.dem != nil && s.dem.cancel(key) {
-		// The value was on its way down (evicted before the delete, or
-		// from a lower tier while it ran): it existed, and, held at the
-		// gate, none of it lands below.
-		found = true
+	if s.dem != nil {
+		if s.dem.cancel(key) {
+			// The value was on its way down (evicted before the delete,
+			// or from a lower tier while it ran): it existed, and, held
+			// at the gate, none of it lands below.
+			found = true
+		}
+		release() // before the upstream's round trip
 	}
 	if s.up != nil && s.deleteUpstream(key) {
 		found = true
@@ -555,14 +561,22 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		return res, nil
 	}
 	var put, stored bool
+	finish := func() {}
 	if s.dem != nil {
 		// Nothing of the key is written below from here until the tiers
 		// below are cleared and an older value on its way down is
 		// cancelled; the new one, if evicted at once, goes down after.
 		// A SET that fails after its Put takes its value back out: then
-		// it goes nowhere. One whose Put failed changed nothing.
+		// it goes nowhere. One whose Put failed changed nothing. The gate
+		// opens before the upstream's round trip (finish, below) or on
+		// any return.
 		release := s.dem.hold(key)
-		defer func() {
+		finished := false
+		finish = func() {
+			if finished {
+				return
+			}
+			finished = true
 			switch {
 			case stored:
 				s.dem.cancelExcept(key, buf)
@@ -570,7 +584,8 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 				s.dem.cancel(key)
 			}
 			release()
-		}()
+		}
+		defer finish()
 	}
 	if err := s.tiers[0].Put(key, tiers.Item{Buf: buf, ExpireAt: exp, Clean: s.writeThrough}); err != nil {
 		return fail(err)
@@ -595,6 +610,7 @@ func (s *Store) setLocked(key string, buf *slab.Buf, o SetOptions) (SetResult, e
 		}
 	}
 	stored = true
+	finish()
 	if s.up != nil {
 		s.setUpstream(key, tiers.Item{Buf: buf, ExpireAt: exp})
 	}

@@ -171,7 +171,11 @@ type UpstreamStats struct {
 func (s *Store) initUpstream(o Options) {
 	s.up, s.mode, s.held, s.reading = o.Upstream, o.UpstreamModes, map[uint64]struct{}{}, map[string]*readThrough{}
 	s.stale, s.retryStop, s.retryDone = map[string]struct{}{}, make(chan struct{}), make(chan struct{})
-	go s.retryStale()
+	every := o.staleRetry
+	if every == 0 {
+		every = staleRetry
+	}
+	go s.retryStale(every)
 	if s.mode.WriteBack || s.mode.WriteThroughAsync {
 		depth, wait := o.UpstreamQueue, o.UpstreamWait
 		if depth == 0 {
@@ -224,10 +228,11 @@ func (s *Store) isStale(key string) bool {
 	return ok
 }
 
-// retryStale deletes the upstream copies of stale keys until Close.
-func (s *Store) retryStale() {
+// retryStale deletes the upstream copies of stale keys every interval until
+// Close.
+func (s *Store) retryStale(every time.Duration) {
 	defer close(s.retryDone)
-	t := time.NewTicker(staleRetry)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -235,32 +240,44 @@ func (s *Store) retryStale() {
 			return
 		case <-t.C:
 		}
-		s.staleMu.Lock()
-		keys := make([]string, 0, len(s.stale))
-		for k := range s.stale {
-			keys = append(keys, k)
+		s.retryStaleOnce()
+	}
+}
+
+// retryStaleOnce tries to delete the upstream copy of each stale key, until
+// one fails (the upstream is failing: the next round) or Close.
+func (s *Store) retryStaleOnce() {
+	s.staleMu.Lock()
+	keys := make([]string, 0, len(s.stale))
+	for k := range s.stale {
+		keys = append(keys, k)
+	}
+	s.staleMu.Unlock()
+	for _, key := range keys {
+		select {
+		case <-s.retryStop:
+			return
+		default:
 		}
-		s.staleMu.Unlock()
-		for _, key := range keys {
-			select {
-			case <-s.retryStop:
-				return
-			default:
+		// Under the key's lock and, for the queue's writes (which take no
+		// key lock), its gate in the queue: a write that makes the
+		// upstream's copy current (and unmarks the key) is not undone.
+		mu := s.lock(key)
+		mu.Lock()
+		release := func() {}
+		if s.upq != nil {
+			release = s.upq.hold(key)
+		}
+		var err error
+		if s.isStale(key) {
+			if _, err = s.up.Delete(key); err == nil {
+				s.unmarkStale(key)
 			}
-			// Under the key's lock, so that a write that makes the
-			// upstream's copy current (and unmarks the key) is not undone.
-			mu := s.lock(key)
-			mu.Lock()
-			var err error
-			if s.isStale(key) {
-				if _, err = s.up.Delete(key); err == nil {
-					s.unmarkStale(key)
-				}
-			}
-			mu.Unlock()
-			if err != nil {
-				break // the upstream is failing: the next round
-			}
+		}
+		release()
+		mu.Unlock()
+		if err != nil {
+			return
 		}
 	}
 }
@@ -301,9 +318,8 @@ func (s *Store) evictedLast(key string, it tiers.Item) func() {
 
 // readThrough is a value being read through from the upstream.
 type readThrough struct {
-	it        tiers.Item // its own reference to the buffer
-	fill      *tiers.Fill
-	cancelled bool // guarded by readingMu
+	it   tiers.Item // its own reference to the buffer
+	fill *tiers.Fill
 }
 
 // streamer is an upstream that can hand a value out while it arrives
@@ -403,10 +419,11 @@ func (s *Store) readThroughDone(key string, rt *readThrough) {
 	mu := s.lock(key)
 	mu.Lock()
 	s.readingMu.Lock()
-	if s.reading[key] == rt {
+	// A write, delete or FLUSHALL of the key took it out (cancelled it).
+	cancelled := s.reading[key] != rt
+	if !cancelled {
 		delete(s.reading, key)
 	}
-	cancelled := rt.cancelled
 	s.readingMu.Unlock()
 	if !cancelled && rt.fill.Err() == nil {
 		rt.it.Buf.Retain() // admit takes a reference and gives it back
@@ -422,10 +439,7 @@ func (s *Store) readThroughDone(key string, rt *readThrough) {
 // through; the caller holds the key's lock and is changing the key.
 func (s *Store) cancelReadThrough(key string) {
 	s.readingMu.Lock()
-	if rt := s.reading[key]; rt != nil {
-		rt.cancelled = true
-		delete(s.reading, key)
-	}
+	delete(s.reading, key)
 	s.readingMu.Unlock()
 }
 
@@ -528,10 +542,7 @@ func (s *Store) flushUpstream() {
 		s.upq.cancelAll()
 	}
 	s.readingMu.Lock()
-	for key, rt := range s.reading {
-		rt.cancelled = true
-		delete(s.reading, key)
-	}
+	clear(s.reading)
 	s.readingMu.Unlock()
 	s.heldMu.Lock()
 	clear(s.held)

@@ -20,7 +20,7 @@ type upFixture struct {
 
 // newUpFixture is a DRAM tier of limit bytes over an in-memory upstream
 // used in the given modes.
-func newUpFixture(t *testing.T, limit int64, modes string) *upFixture {
+func newUpFixture(t *testing.T, limit int64, modes string, mods ...func(*Options)) *upFixture {
 	t.Helper()
 	m, err := ParseUpstreamModes(modes)
 	if err != nil {
@@ -32,6 +32,9 @@ func newUpFixture(t *testing.T, limit int64, modes string) *upFixture {
 		u.proxy = tiers.NewProxy(u.mem, tiers.ProxyOptions{Alloc: f.arena.Alloc, Timeout: 200 * time.Millisecond,
 			Cooldown: 50 * time.Millisecond, MaxCooldown: 50 * time.Millisecond})
 		o.Upstream, o.UpstreamModes = u.proxy, m
+		for _, mod := range mods {
+			mod(o)
+		}
 	})
 	return u
 }
@@ -392,7 +395,9 @@ func TestReadThroughStreamCancelAndFail(t *testing.T) {
 // upstream value come back by read-through or EXISTS; the retrier deletes
 // it once the upstream is back.
 func TestStaleAfterOutage(t *testing.T) {
-	u := newUpFixture(t, 16<<20, "read-through,write-through,exists,del")
+	// The retrier runs only when the test says (retryStaleOnce), so that
+	// the reads below meet the old copies still upstream.
+	u := newUpFixture(t, 16<<20, "read-through,write-through,exists,del", func(o *Options) { o.staleRetry = time.Hour })
 	u.set(t, "gone", "old", SetOptions{})
 	u.set(t, "changed", "v1", SetOptions{})
 	u.mem.SetFail(uptest.ErrDown)
@@ -401,23 +406,32 @@ func TestStaleAfterOutage(t *testing.T) {
 	}
 	u.set(t, "changed", "v2", SetOptions{})
 	u.s.Flush() // the local copies go; the upstream keeps v1 and old
+	if st := u.s.Stats().Upstream; st.Stale != 2 {
+		t.Fatalf("stats %+v", st)
+	}
 	u.mem.SetFail(nil)
-	time.Sleep(60 * time.Millisecond) // the breaker's cooldown
+	deadline := time.Now().Add(10 * time.Second)
+	for u.proxy.ProxyStats().Breaker == tiers.BreakerOpen { // the cooldown
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker stays open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if ok, _ := u.s.Exists("gone"); ok {
 		t.Fatal("EXISTS found a deleted key upstream")
 	}
 	if v, ok := u.get(t, "changed"); ok {
 		t.Fatalf("GET = %q: an older upstream value came back", v)
 	}
+	if n := u.mem.Len(); n != 2 {
+		t.Fatalf("%d keys upstream; the stale copies (2) must still be there for the reads above to mean anything", n)
+	}
 	if st := u.s.Stats().Upstream; st.Stale != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for u.mem.Len() != 0 || u.s.Stats().Upstream.Stale != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the retrier left %d upstream keys, %d stale", u.mem.Len(), u.s.Stats().Upstream.Stale)
-		}
-		time.Sleep(10 * time.Millisecond)
+	u.s.retryStaleOnce()
+	if n, st := u.mem.Len(), u.s.Stats().Upstream.Stale; n != 0 || st != 0 {
+		t.Fatalf("the retrier left %d upstream keys, %d stale", n, st)
 	}
 	// The key is usable again: a new value written through is read back.
 	u.set(t, "changed", "v3", SetOptions{})

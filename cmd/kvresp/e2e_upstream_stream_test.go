@@ -43,3 +43,18 @@ func TestE2EUpstreamCutShort(t *testing.T) {
 		t.Fatalf("INFO upstream: %v", in)
 	}
 }
+
+// TestE2EUpstreamCutShortSmall: a small value is sent only once whole, so
+// when its transfer breaks nothing has gone out: the GET is a miss, as a
+// failed upstream read is, and the client's connection stays open.
+func TestE2EUpstreamCutShortSmall(t *testing.T) {
+	skipOnRedis(t, "no upstream")
+	const size = 1 << 10
+	header := "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$" + strconv.Itoa(size) + "\r\n"
+	reply := append([]byte(header), make([]byte, size)...)
+	addr := redistest.FakeStreamedGet(t, reply, len(header)+size/2)
+	s := startServer(t, serverOptions{extra: upstreamArgs("redis://"+addr, "read-through", "--tier-order", "dram,upstream")})
+	rc := s.resp(t)
+	rc.do("$-1\r\n", "GET", "chunk")
+	rc.do("+PONG\r\n", "PING")
+}
