@@ -72,34 +72,28 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 	defer kv.stop()
 
 	p := newPattern(size)
-	connect := func(s *server) (*conn, error) {
+	at := func(s *server) *config {
 		c := *cfg
 		c.addr = s.addr
-		return openConn(&c, false)
+		return &c
 	}
-	uc, err := connect(up)
+	// The values are written to the upstream only.
+	if err := prefill(ctx, at(up), p, stderr); err != nil {
+		return fail(fmt.Errorf("the upstream: %w", err))
+	}
+	uc, err := openConn(at(up), false)
 	if err != nil {
 		return fail(err)
 	}
 	defer uc.close()
-	kc, err := connect(kv)
+	kc, err := openConn(at(kv), false)
 	if err != nil {
 		return fail(err)
 	}
 	defer kc.close()
 	keys := make([][]byte, cfg.keys)
 	for i := range keys {
-		keys[i] = []byte(fmt.Sprintf("%s%d", cfg.keyPrefix, i))
-		uc.writeArrayHeader(3)
-		uc.writeBulkString("SET")
-		uc.writeBulk(keys[i])
-		p.writeValue(uc, keys[i], size)
-		if err := uc.flush(); err != nil {
-			return fail(err)
-		}
-		if err := uc.expectOK(); err != nil {
-			return fail(fmt.Errorf("SET on the upstream: %w", err))
-		}
+		keys[i] = appendKey(nil, cfg.keyPrefix, i)
 	}
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
 	buf := make([]byte, 0, size)

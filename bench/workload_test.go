@@ -6,23 +6,16 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"kvresp/internal/redistest"
 )
 
 // needRedis skips the test when redis-server is missing, unless CI is set.
-func needRedis(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is needed in CI: %v", err)
-		}
-		t.Skip("redis-server not on PATH")
-	}
-}
+func needRedis(t *testing.T) { redistest.NeedBinary(t, "redis-server") }
 
 // startRedis starts a redis-server on a free port for the test.
 func startRedis(t *testing.T, args ...string) string {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -82,8 +81,7 @@ func openDax(cfg *Config, arena *slab.Arena, log *slog.Logger) (*daxTier, error)
 // info is INFO's dax section: the engine's counters as the NVMe tier's,
 // then the device's.
 func (t *daxTier) info() string {
-	var b strings.Builder
-	kv := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\r\n", k, v) }
+	b, kv := infoWriter("")
 	logInfo(kv, "dax", t.EngineStats())
 	ds := t.dev.Stats()
 	kv("dax_device_mode", ds.Mode)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"kvresp/internal/redistest"
 )
 
 // LMCache's two wire contracts (DESIGN.md §2).
@@ -64,10 +66,10 @@ func needPythonRedis(t *testing.T) string {
 	t.Helper()
 	const py = "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		missing(t, "%s is not installed", py)
+		redistest.Missing(t, "%s is not installed", py)
 	}
 	if err := exec.Command(py, "-c", "import redis.asyncio").Run(); err != nil {
-		missing(t, "python3-redis is not installed (import redis.asyncio: %v)", err)
+		redistest.Missing(t, "python3-redis is not installed (import redis.asyncio: %v)", err)
 	}
 	return py
 }

@@ -109,14 +109,6 @@ func skipOnRedis(t *testing.T, why string) {
 // and fails in CI (CI non-empty), where scripts/deps.sh must have installed it.
 func needTool(t *testing.T, name string) string { return redistest.NeedBinary(t, name) }
 
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 // serverOptions are the knobs tests set; every field maps to a redis-server style directive.
 type serverOptions struct {
 	maxmemory   string // default "1gb"

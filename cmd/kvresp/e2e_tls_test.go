@@ -59,7 +59,7 @@ func TestE2ETLS(t *testing.T) {
 		cli := needTool(t, "redis-cli")
 		help, _ := exec.Command(cli, "--help").CombinedOutput()
 		if !strings.Contains(string(help), "--tls") {
-			missing(t, "redis-cli was built without TLS")
+			redistest.Missing(t, "redis-cli was built without TLS")
 		}
 		_, port, _ := net.SplitHostPort(s.tlsAddr)
 		args := []string{"--tls", "--insecure", "-h", "127.0.0.1", "-p", port}

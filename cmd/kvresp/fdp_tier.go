@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,8 +73,7 @@ func (p *fdpPoller) Close() {
 
 // info is INFO's fdp section.
 func (p *fdpPoller) info() string {
-	var b strings.Builder
-	kv := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\r\n", k, v) }
+	b, kv := infoWriter("")
 	pids, placed := p.dev.Placement()
 	kv("fdp_device", p.path)
 	kv("fdp_placement", placed)

@@ -133,8 +133,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 // rawblock section with the engine's own counters.
 func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice) map[string]string {
 	ss := st.Stats()
-	var b strings.Builder
-	kv := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\r\n", k, v) }
+	b, kv := infoWriter("")
 	kv("demoted", ss.Demoted)
 	kv("demote_dropped", ss.DemoteDropped)
 	kv("demote_failed", ss.DemoteFailed)
@@ -162,6 +161,13 @@ func infoSections(st *store.Store, rb *rawblock.Engine, dev *rawblock.FileDevice
 	classInfo(kv, "rawblock_device_write_bytes", ds.WriteBytesByClass)
 	out["rawblock"] = b.String()
 	return out
+}
+
+// infoWriter returns the builder of an INFO section and the function that
+// adds one line "<prefix><key>:<value>" to it.
+func infoWriter(prefix string) (*strings.Builder, func(k string, v any)) {
+	b := new(strings.Builder)
+	return b, func(k string, v any) { fmt.Fprintf(b, "%s%s:%v\r\n", prefix, k, v) }
 }
 
 // logInfo writes the counters of a log tier's engine as INFO fields named

@@ -85,8 +85,7 @@ func openUpstream(cfg *Config, arena *slab.Arena, log *slog.Logger) (*tiers.Prox
 
 // upstreamInfo is INFO's upstream section.
 func upstreamInfo(cfg *Config, p *tiers.Proxy, us *store.UpstreamStats) string {
-	var b strings.Builder
-	kv := func(k string, v any) { fmt.Fprintf(&b, "upstream_%s:%v\r\n", k, v) }
+	b, kv := infoWriter("upstream_")
 	ps, ts := p.ProxyStats(), p.Stats()
 	kv("url", redactURL(cfg.Upstream))
 	kv("kind", ps.Kind)

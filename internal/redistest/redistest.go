@@ -29,12 +29,19 @@ func NeedBinary(tb testing.TB, name string) string {
 	tb.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s is needed in CI (scripts/deps.sh installs it): %v", name, err)
-		}
-		tb.Skipf("%s not on PATH", name)
+		Missing(tb, "%s is not on PATH (scripts/deps.sh installs it): %v", name, err)
 	}
 	return path
+}
+
+// Missing ends a test that lacks something it needs: skipped, or failed
+// when CI is set, where scripts/deps.sh must have installed it.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") != "" {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
 }
 
 // FreePort returns a loopback port that was free a moment ago. Another
