@@ -142,6 +142,9 @@ func TestSingleExpiry(t *testing.T) {
 		t.Errorf("after Put with a past expiry: EXISTS = %d, %v", n, err)
 	}
 	uptest.Put(t, u, a, "never", []byte("v"), past)
+	if n, err := direct.Exists(ctx, "never").Result(); err != nil || n != 0 {
+		t.Errorf("Put of an absent key with a past expiry: EXISTS = %d, %v; want nothing stored", n, err)
+	}
 	// An expiry set in the past deletes the key, which existed.
 	uptest.Put(t, u, a, "k", []byte("v"), 0)
 	if ok, err := u.SetExpire(ctx, "k", past); err != nil || !ok {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"kvresp/slab"
 	"kvresp/tiers/uptest"
 )
 
@@ -242,17 +241,6 @@ func (f *fakeS3) open(t testing.TB, prefix string, o Options) *Upstream {
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
-}
-
-// bufOf copies b into a new buffer of a.
-func bufOf(t testing.TB, a *slab.Arena, b []byte) *slab.Buf {
-	t.Helper()
-	buf, err := a.Alloc(len(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(buf.Bytes(), b)
-	return buf
 }
 
 // credServer stands in for the container credentials endpoint that the

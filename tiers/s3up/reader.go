@@ -1,8 +1,8 @@
 package s3up
 
 import (
+	"bytes"
 	"errors"
-	"io"
 	"sync"
 )
 
@@ -21,76 +21,43 @@ var errReaderStopped = errors.New("s3up: value read after its Put returned")
 // from it without buffering (a section reader for a single PUT, one per
 // part, read in parallel, for a multipart upload).
 type valueReader struct {
-	mu  sync.Mutex // held while bytes are copied out, so stop waits for readers
-	b   []byte     // nil once stopped
-	off int64
+	mu      sync.Mutex // held while bytes are copied out, so stop waits for readers
+	r       *bytes.Reader
+	stopped bool
 }
 
-func newValueReader(b []byte) *valueReader {
-	if b == nil {
-		b = []byte{}
-	}
-	return &valueReader{b: b}
-}
+func newValueReader(b []byte) *valueReader { return &valueReader{r: bytes.NewReader(b)} }
 
 // stop makes every later read fail; when it returns no read is in progress.
 func (r *valueReader) stop() {
 	r.mu.Lock()
-	r.b = nil
+	r.stopped = true
 	r.mu.Unlock()
 }
 
 func (r *valueReader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.b == nil {
+	if r.stopped {
 		return 0, errReaderStopped
 	}
-	if r.off >= int64(len(r.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[r.off:])
-	r.off += int64(n)
-	return n, nil
+	return r.r.Read(p)
 }
 
 func (r *valueReader) ReadAt(p []byte, off int64) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.b == nil {
+	if r.stopped {
 		return 0, errReaderStopped
 	}
-	if off < 0 {
-		return 0, errors.New("s3up: negative offset")
-	}
-	if off >= int64(len(r.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return r.r.ReadAt(p, off)
 }
 
 func (r *valueReader) Seek(offset int64, whence int) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.b == nil {
+	if r.stopped {
 		return 0, errReaderStopped
 	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += int64(len(r.b))
-	default:
-		return 0, errors.New("s3up: bad whence")
-	}
-	if offset < 0 {
-		return 0, errors.New("s3up: negative position")
-	}
-	r.off = offset
-	return offset, nil
+	return r.r.Seek(offset, whence)
 }
