@@ -216,6 +216,10 @@ func newDevice(dp deviceParams) *Device {
 // BlockSize implements rawblock.Device.
 func (d *Device) BlockSize() int { return BlockSize }
 
+// MemAlign implements rawblock.Device: the CPU copies, so any buffer would do; a cache line
+// keeps the copies' non-temporal stores on whole lines.
+func (d *Device) MemAlign() int { return 64 }
+
 // Size implements rawblock.Device.
 func (d *Device) Size() int64 { return d.size }
 

@@ -21,7 +21,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newArena(t testing.TB) *slab.Arena {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: 512 << 20})
+	a, err := slab.New(slab.Options{Limit: 512 << 20, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}

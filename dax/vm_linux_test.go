@@ -78,7 +78,7 @@ func vmValue(i, ver int) []byte {
 func TestVMDaxPowerCut(t *testing.T) {
 	dir, phase := vmPmemDir(t)
 	path, manifest := filepath.Join(dir, vmImage), filepath.Join(dir, vmManifest)
-	a, err := slab.New(slab.Options{Limit: 256 << 20})
+	a, err := slab.New(slab.Options{Limit: 256 << 20, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,12 @@ import "errors"
 type Device interface {
 	// BlockSize is the logical block size: 512 or 4096. Every offset and length is a multiple.
 	BlockSize() int
+	// MemAlign is the alignment ReadAt and WriteAt need of p's address: a power of two no
+	// larger than BlockSize (direct I/O's memory alignment, often 512 where blocks are 4096).
+	MemAlign() int
 	// Size is the usable size in bytes, a multiple of BlockSize.
 	Size() int64
-	// ReadAt fills p from off. p must be off-heap memory aligned to BlockSize (a slab buffer).
+	// ReadAt fills p from off. p must be off-heap memory aligned to MemAlign (a slab buffer).
 	ReadAt(p []byte, off int64) error
 	// WriteAt writes p at off with placement class c (same alignment rules as ReadAt).
 	WriteAt(p []byte, off int64, c Class) error

@@ -96,6 +96,10 @@ func (o Options) Validate() error {
 	}
 	if o.Arena == nil {
 		errs = append(errs, errors.New("rawblock: an arena is required"))
+	} else if o.Device != nil {
+		if m, off := o.Device.MemAlign(), o.Arena.ValueOffset(); off%m != 0 {
+			errs = append(errs, fmt.Errorf("rawblock: the device needs %d-byte aligned memory, but the arena puts values %d bytes into a page; give the arena a value offset that is a multiple of %d, or 0", m, off, m))
+		}
 	}
 	if o.FreeRegions < 0 || o.FreeRegions == 1 {
 		errs = append(errs, fmt.Errorf("rawblock: free regions %d must be 0 (default %d) or at least 2", o.FreeRegions, defaultFreeRegions))

@@ -1,8 +1,13 @@
 package rawblock
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
+	"kvresp/slab"
 	"kvresp/tiers"
 )
 
@@ -44,6 +49,44 @@ func TestPutGetDelete(t *testing.T) {
 		if err := e.Check(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestValueOffset: values placed mid-page by the arena (slab.AllocValue) are written and read
+// in place on a device whose direct I/O takes 512-byte aligned memory, at either block size,
+// and an engine over a device that wants page-aligned memory refuses such an arena.
+func TestValueOffset(t *testing.T) {
+	for _, bs := range []int{512, 4096} {
+		a := newArena(t)
+		dev := NewMemDevice(64<<20, bs, false)
+		e := open(t, dev, a, func(o *Options) { o.RegionSize = 8 << 20 })
+		for i, n := range []int{48 << 10, 1 << 20, 1<<20 + 1, 3<<20 + 513} {
+			key := fmt.Sprintf("k%d", i)
+			v := value(n, i)
+			mustPut(t, e, a, key, v)
+			it, ok, err := e.Get(key)
+			if err != nil || !ok {
+				t.Fatalf("bs %d: get %s: %v, %v", bs, key, ok, err)
+			}
+			if off := slab.Addr(it.Buf.Bytes()) % 4096; off != slab.DefaultValueOffset || !bytes.Equal(it.Buf.Bytes(), v) {
+				t.Errorf("bs %d: %d-byte value read back at page offset %d (want %d), equal %v", bs, n, off, slab.DefaultValueOffset, bytes.Equal(it.Buf.Bytes(), v))
+			}
+			it.Buf.Release()
+		}
+		strict := NewMemDevice(64<<20, 4096, false)
+		strict.SetMemAlign(4096)
+		if _, err := Open(Options{Device: strict, Arena: a, RegionSize: 1 << 20, Logger: quiet}); err == nil || !strings.Contains(err.Error(), "4096-byte aligned memory") {
+			t.Errorf("an engine over a device that wants page-aligned memory took an arena with a value offset: %v", err)
+		}
+		// The device itself refuses what it cannot take.
+		b, err := a.AllocValue(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := strict.WriteAt(b.Bytes(), 0, ClassHot); !errors.Is(err, ErrUnaligned) {
+			t.Errorf("a page-aligned-memory device wrote from offset %d: %v", slab.DefaultValueOffset, err)
+		}
+		b.Release()
 	}
 }
 

@@ -66,7 +66,7 @@ func TestFileDeviceFixedRoundTrip(t *testing.T) {
 // arena's limit, so that the slab unmaps them (rebalancing) and maps new buffers, often at the
 // same address: data must land in the new buffers, not in the pages of the old registration.
 func TestFileDeviceFixedAfterUnmap(t *testing.T) {
-	a, err := slab.New(slab.Options{Limit: 4 << 20})
+	a, err := slab.New(slab.Options{Limit: 4 << 20, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,11 @@ func TestFileDeviceFixedAfterUnmap(t *testing.T) {
 		if round%2 == 1 {
 			n = 2 << 20
 		}
-		b, err := a.Alloc(n) // unmaps the previous round's cached buffer: 2 + 3 MiB > 4 MiB
+		alloc := a.Alloc
+		if round%4 >= 2 {
+			alloc = a.AllocValue // a value mid-page: fixed I/O at an offset into the registration
+		}
+		b, err := alloc(n) // unmaps the previous round's cached buffer: 2 + 3 MiB > 4 MiB
 		if err != nil {
 			t.Fatal(err)
 		}

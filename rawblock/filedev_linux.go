@@ -46,6 +46,7 @@ type FileDevice struct {
 	path     string
 	fd       int
 	bs       int
+	memAlign int // what direct I/O asks of memory (statx STATX_DIOALIGN), at most bs
 	size     int64
 	blockDev bool
 	trim     TrimMode
@@ -253,6 +254,9 @@ func (d *FileDevice) open(o FileOptions) (created bool, err error) {
 	if err != nil {
 		return created, err
 	}
+	if d.memAlign <= 0 || d.memAlign > d.bs {
+		d.memAlign = d.bs
+	}
 	d.size = size - size%int64(d.bs)
 	if d.chunk%d.bs != 0 {
 		return created, fmt.Errorf("rawblock: chunk size %d is not a multiple of the block size %d of %s", d.chunk, d.bs, o.Path)
@@ -261,6 +265,17 @@ func (d *FileDevice) open(o FileOptions) (created bool, err error) {
 		return created, fmt.Errorf("rawblock: %s holds no whole %d-byte block", o.Path, d.bs)
 	}
 	return created, nil
+}
+
+// dioAlign returns the offset and memory alignment direct I/O on fd needs (statx
+// STATX_DIOALIGN: files since Linux 6.1, block devices since 6.11); ok is false when the kernel
+// does not say.
+func dioAlign(fd int) (off, mem int, ok bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &stx); err != nil || stx.Mask&unix.STATX_DIOALIGN == 0 {
+		return 0, 0, false
+	}
+	return int(stx.Dio_offset_align), int(stx.Dio_mem_align), true
 }
 
 func isFileOrBlock(mode uint32) bool {
@@ -280,6 +295,9 @@ func (d *FileDevice) blockGeometry(o FileOptions) (int64, error) {
 		return 0, fmt.Errorf("rawblock: %s reports a logical block size of %d", o.Path, bs)
 	}
 	d.bs = bs
+	if _, mem, ok := dioAlign(d.fd); ok {
+		d.memAlign = mem
+	}
 	if o.Size > int64(size) {
 		return 0, fmt.Errorf("rawblock: size %d is larger than the %d bytes of block device %s; lower rawblock-size or set it to 0", o.Size, size, o.Path)
 	}
@@ -294,9 +312,8 @@ func (d *FileDevice) blockGeometry(o FileOptions) (int64, error) {
 // STATX_DIOALIGN, Linux 6.1).
 func (d *FileDevice) fileGeometry(o FileOptions, cur int64, created bool) (int64, error) {
 	d.bs = 4096
-	var stx unix.Statx_t
-	if err := unix.Statx(d.fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &stx); err == nil && stx.Mask&unix.STATX_DIOALIGN != 0 {
-		switch off, mem := int(stx.Dio_offset_align), int(stx.Dio_mem_align); {
+	if off, mem, ok := dioAlign(d.fd); ok {
+		switch {
 		case off == 0:
 			return 0, fmt.Errorf("rawblock: the filesystem of %s does not support direct I/O on it", o.Path)
 		case mem > 4096:
@@ -304,6 +321,7 @@ func (d *FileDevice) fileGeometry(o FileOptions, cur int64, created bool) (int64
 		case off > d.bs:
 			d.bs = off
 		}
+		d.memAlign = mem
 	}
 	switch {
 	case o.Size == 0:
@@ -385,6 +403,9 @@ func (d *FileDevice) stopWorkers() {
 // BlockSize implements Device.
 func (d *FileDevice) BlockSize() int { return d.bs }
 
+// MemAlign implements Device.
+func (d *FileDevice) MemAlign() int { return d.memAlign }
+
 // Size implements Device.
 func (d *FileDevice) Size() int64 { return d.size }
 
@@ -396,7 +417,7 @@ func (d *FileDevice) IsBlockDevice() bool { return d.blockDev }
 
 func (d *FileDevice) check(p []byte, off int64) error {
 	switch {
-	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.bs):
+	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.memAlign):
 		return fmt.Errorf("%w: %d bytes at %d (block size %d)", ErrUnaligned, len(p), off, d.bs)
 	case off+int64(len(p)) > d.size:
 		return fmt.Errorf("%w: %d bytes at %d, size %d", ErrOutOfRange, len(p), off, d.size)

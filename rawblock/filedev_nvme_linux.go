@@ -62,6 +62,7 @@ func (d *FileDevice) openNVMe(o FileOptions) (int64, error) {
 		return 0, fmt.Errorf("rawblock: %s is formatted with %d bytes of metadata per block; kvresp takes formats without", o.Path, ns.MetadataSize)
 	}
 	d.bs = int(ns.LBASize)
+	d.memAlign = 4 // NVMe data pointers need dword alignment (the kernel's dma_alignment is 3)
 	n := &nvmeDev{nsid: info.NSID, dsm: ctrl.DSMSupported(), maxTrim: int64(ns.LBASize) * (1<<32 - int64(ns.LBASize))}
 	for c := range n.pids {
 		n.pids[c] = -1

@@ -22,6 +22,7 @@ func OpenFile(o FileOptions) (*FileDevice, error) {
 }
 
 func (d *FileDevice) BlockSize() int                             { return 4096 }
+func (d *FileDevice) MemAlign() int                              { return 4096 }
 func (d *FileDevice) Size() int64                                { return 0 }
 func (d *FileDevice) Path() string                               { return "" }
 func (d *FileDevice) IsBlockDevice() bool                        { return false }

@@ -12,7 +12,7 @@ import (
 )
 
 func newArena(t testing.TB) *slab.Arena {
-	a, err := slab.New(slab.Options{Limit: 512 << 20})
+	a, err := slab.New(slab.Options{Limit: 512 << 20, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func value(n int, seed int) []byte {
 
 func put(t testing.TB, e *Engine, a *slab.Arena, key string, v []byte, exp int64) error {
 	t.Helper()
-	b, err := a.Alloc(len(v))
+	b, err := a.AllocValue(len(v)) // as the server does
 	if err != nil {
 		t.Fatal(err)
 	}

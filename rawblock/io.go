@@ -104,7 +104,7 @@ func (e *Engine) readEntry(loc entryLoc, key string, a *slab.Arena) (entryHeader
 		}
 	} else {
 		var err error
-		if val, err = a.Alloc(int(loc.v.vlen)); err != nil {
+		if val, err = a.AllocValue(int(loc.v.vlen)); err != nil {
 			return entryHeader{}, "", nil, err
 		}
 		vn := roundUp64(loc.v.vlen, e.bs)
@@ -141,7 +141,7 @@ func (e *Engine) readEntry(loc entryLoc, key string, a *slab.Arena) (entryHeader
 		if dataHash(p, k, v) != h.dataHash {
 			err = fmt.Errorf("%w: entry at %d in region %d", ErrChecksum, loc.v.off512*512, loc.region)
 		} else if val == nil {
-			if val, err = a.Alloc(len(v)); err == nil {
+			if val, err = a.AllocValue(len(v)); err == nil {
 				copy(val.Bytes(), v)
 			}
 		}

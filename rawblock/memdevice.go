@@ -13,7 +13,8 @@ import (
 // CrashImage returns the device as it could be after a power cut, some of those block writes
 // lost (torn at block granularity, in any order).
 type MemDevice struct {
-	bs int
+	bs       int
+	memAlign int
 
 	mu      sync.Mutex
 	data    []byte
@@ -53,7 +54,7 @@ func NewMemDeviceFrom(image []byte, blockSize int, crash bool) *MemDevice {
 	if blockSize != 512 && blockSize != 4096 {
 		panic(fmt.Sprintf("rawblock: MemDevice block size %d, want 512 or 4096", blockSize))
 	}
-	d := &MemDevice{bs: blockSize, data: image, classes: make([]Class, len(image)/blockSize)}
+	d := &MemDevice{bs: blockSize, memAlign: 512, data: image, classes: make([]Class, len(image)/blockSize)}
 	if crash {
 		d.durable = append([]byte(nil), image...)
 	}
@@ -63,6 +64,19 @@ func NewMemDeviceFrom(image []byte, blockSize int, crash bool) *MemDevice {
 // BlockSize implements Device.
 func (d *MemDevice) BlockSize() int { return d.bs }
 
+// MemAlign implements Device: 512, what direct I/O asks of memory on most drives and file
+// systems, unless SetMemAlign changed it.
+func (d *MemDevice) MemAlign() int { return d.memAlign }
+
+// SetMemAlign sets the memory alignment the device asks for and enforces: a power of two from
+// 4 to the block size. Call it before any I/O.
+func (d *MemDevice) SetMemAlign(n int) {
+	if n < 4 || n > d.bs || n&(n-1) != 0 {
+		panic(fmt.Sprintf("rawblock: MemDevice memory alignment %d, want a power of two from 4 to %d", n, d.bs))
+	}
+	d.memAlign = n
+}
+
 // Size implements Device.
 func (d *MemDevice) Size() int64 { return int64(len(d.data)) }
 
@@ -70,7 +84,7 @@ func (d *MemDevice) check(p []byte, off int64) error {
 	switch {
 	case d.closed:
 		return ErrDeviceClosed
-	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.bs):
+	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.memAlign):
 		return fmt.Errorf("%w: %d bytes at %d", ErrUnaligned, len(p), off)
 	case off+int64(len(p)) > int64(len(d.data)):
 		return fmt.Errorf("%w: %d bytes at %d, size %d", ErrOutOfRange, len(p), off, len(d.data))

@@ -16,7 +16,7 @@ import (
 // its calls, a reclaim that drops and reinserts entries never calls it, every dropped value
 // reaches OnEvict exact, and the reinserted ones stay readable.
 func TestReclaimOwnBuffers(t *testing.T) {
-	a, err := slab.New(slab.Options{Limit: 4 << 20, WaitTimeout: 50 * time.Millisecond})
+	a, err := slab.New(slab.Options{Limit: 4 << 20, WaitTimeout: 50 * time.Millisecond, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}

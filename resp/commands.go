@@ -128,7 +128,7 @@ func (c *conn) valueBuf(req *request, i int) (*slab.Buf, error) {
 		b.Retain()
 		return b, nil
 	}
-	b, err := c.s.arena.Alloc(len(req.args[i]))
+	b, err := c.s.arena.AllocValue(len(req.args[i]))
 	if err != nil {
 		return nil, err
 	}

@@ -234,7 +234,7 @@ func (r *reader) smallBulk(n int) error {
 // bigBulk reads a bulk into its own slab buffer. When the arena cannot give
 // one, the bulk is read and thrown away so the connection stays in step.
 func (r *reader) bigBulk(n int) error {
-	buf, err := r.arena.Alloc(n)
+	buf, err := r.arena.AllocValue(n)
 	if err != nil {
 		if r.req.allocErr == nil {
 			r.req.allocErr = err

@@ -16,7 +16,7 @@ import (
 
 func newTestArena(t testing.TB, limit int64) *slab.Arena {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: limit})
+	a, err := slab.New(slab.Options{Limit: limit, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,12 @@ func readAll(t testing.TB, a *slab.Arena, in string, lim limits) ([][]string, er
 		}
 		if req == nil {
 			continue
+		}
+		for _, b := range req.bufs {
+			// A value read into its own buffer sits where replies copy fast (slab.AllocValue).
+			if b != nil && b.Len() > 16<<10 && int(slab.Addr(b.Bytes())%4096) != a.ValueOffset() {
+				return out, fmt.Errorf("a %d-byte bulk read at page offset %d, want %d", b.Len(), slab.Addr(b.Bytes())%4096, a.ValueOffset())
+			}
 		}
 		var args []string
 		for _, a := range req.args {
@@ -168,7 +174,7 @@ func FuzzReader(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, in []byte, auth bool) {
-		a, err := slab.New(slab.Options{Limit: 8 << 20})
+		a, err := slab.New(slab.Options{Limit: 8 << 20, ValueOffset: slab.DefaultValueOffset})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 type Buf struct {
 	refs atomic.Int32
 	n    int
+	off  int    // where Bytes starts in data: 0, or the arena's value offset (AllocValue)
 	data []byte // the whole capacity
 	a    *Arena
 	c    *class
@@ -23,18 +24,19 @@ type Buf struct {
 
 // Bytes returns the n bytes asked for (or set by SetLen). The slice is valid until the caller's
 // reference is released; it is off the Go heap, so it must not be retained past that.
-func (b *Buf) Bytes() []byte { return b.data[:b.n] }
+func (b *Buf) Bytes() []byte { return b.data[b.off : b.off+b.n] }
 
 // Len returns the length of Bytes.
 func (b *Buf) Len() int { return b.n }
 
-// Cap returns the buffer's capacity, its class size.
-func (b *Buf) Cap() int { return cap(b.data) }
+// Cap returns the buffer's capacity from the start of Bytes: its class size, less the value
+// offset of a buffer from AllocValue.
+func (b *Buf) Cap() int { return cap(b.data) - b.off }
 
 // SetLen sets the length of Bytes, for readers that fill less (or more) than asked.
 func (b *Buf) SetLen(n int) {
-	if n < 0 || n > cap(b.data) {
-		panic(fmt.Sprintf("slab: SetLen(%d) out of range [0, %d]", n, cap(b.data)))
+	if n < 0 || n > b.Cap() {
+		panic(fmt.Sprintf("slab: SetLen(%d) out of range [0, %d]", n, b.Cap()))
 	}
 	b.n = n
 }

@@ -74,6 +74,11 @@ func TestValidate(t *testing.T) {
 		{Options{}, []string{"memory limit is 0 bytes"}},
 		{Options{Limit: 4096}, []string{"at least 1048576"}},
 		{Options{Limit: -1, WaitTimeout: -time.Second}, []string{"memory limit", "wait timeout is -1s"}},
+		{Options{Limit: MiB, ValueOffset: DefaultValueOffset}, nil},
+		{Options{Limit: MiB, ValueOffset: 4032}, nil},
+		{Options{Limit: MiB, ValueOffset: 100}, []string{"value offset is 100"}},
+		{Options{Limit: MiB, ValueOffset: 4096}, []string{"value offset is 4096"}},
+		{Options{Limit: MiB, ValueOffset: -64}, []string{"value offset is -64"}},
 	} {
 		err := tc.o.Validate()
 		if len(tc.want) == 0 {
@@ -151,6 +156,97 @@ func TestAllocLenCapAlign(t *testing.T) {
 	}
 	if _, err := a.Alloc(-1); err == nil {
 		t.Error("Alloc(-1) succeeded")
+	}
+}
+
+func TestAllocValue(t *testing.T) {
+	a := newArena(t, Options{Limit: 64 * MiB, ValueOffset: DefaultValueOffset})
+	if a.ValueOffset() != DefaultValueOffset {
+		t.Fatalf("ValueOffset %d", a.ValueOffset())
+	}
+	for _, n := range []int{0, 100, 16 * KiB, 16*KiB + 1, 20 * KiB, MiB - 1, MiB, MiB + 1, 4 * MiB} {
+		b, err := a.AllocValue(n)
+		if err != nil {
+			t.Fatalf("AllocValue(%d): %v", n, err)
+		}
+		p, want := Addr(b.Bytes()), uintptr(DefaultValueOffset)
+		if n <= maxSmall {
+			want = Addr(b.data) % largeAlign
+		}
+		if b.Len() != n || p%largeAlign != want {
+			t.Errorf("AllocValue(%d): len %d at page offset %d, want %d", n, b.Len(), p%largeAlign, want)
+		}
+		if n > maxSmall && b.Cap() < roundUp(n, largeAlign) {
+			t.Errorf("AllocValue(%d): cap %d < %d, the value rounded up to 4 KiB", n, b.Cap(), roundUp(n, largeAlign))
+		}
+		b.SetLen(b.Cap())
+		full := b.Bytes()
+		if cap(full) != b.Cap() || Addr(full)+uintptr(len(full)) != Addr(b.data)+uintptr(len(b.data)) {
+			t.Errorf("AllocValue(%d): Bytes does not end where the mapping does", n)
+		}
+		for i := range full {
+			full[i] = byte(i)
+		}
+		if n > maxSmall {
+			m, ok := a.MappingOf(full)
+			if !ok || Addr(m) != p-uintptr(DefaultValueOffset) {
+				t.Errorf("AllocValue(%d): MappingOf = %#x, %v; want %#x", n, Addr(m), ok, p-uintptr(DefaultValueOffset))
+			}
+		}
+		b.Release()
+	}
+	// A cached mapping serves either kind: the offset is the allocation's, not the mapping's.
+	v, err := a.AllocValue(MiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Release()
+	b := alloc(t, a, MiB+4*KiB) // the same class: MiB rounded up plus one page
+	if Addr(b.Bytes())%largeAlign != 0 || b.Cap() != MiB+4*KiB {
+		t.Errorf("Alloc after AllocValue of the same class: page offset %d, cap %d", Addr(b.Bytes())%largeAlign, b.Cap())
+	}
+	b.Release()
+	if v, err = a.AllocValue(MiB); err != nil {
+		t.Fatal(err)
+	}
+	if Addr(v.Bytes())%largeAlign != DefaultValueOffset {
+		t.Errorf("AllocValue after Alloc of the same class: page offset %d", Addr(v.Bytes())%largeAlign)
+	}
+	v.Release()
+	if st := a.Stats(); st.Allocs != 12 || st.Frees != 12 {
+		t.Errorf("allocs %d, frees %d; want 12 each", st.Allocs, st.Frees)
+	}
+	// Without an offset AllocValue is Alloc.
+	z := newArena(t, Options{Limit: 64 * MiB})
+	if v, err = z.AllocValue(MiB); err != nil {
+		t.Fatal(err)
+	}
+	if Addr(v.Bytes())%largeAlign != 0 || v.Cap() != MiB {
+		t.Errorf("AllocValue with no offset: page offset %d, cap %d", Addr(v.Bytes())%largeAlign, v.Cap())
+	}
+	v.Release()
+	if _, err := a.AllocValue(-1); err == nil {
+		t.Error("AllocValue(-1) succeeded")
+	}
+	// The offset can change until a value was placed at it.
+	if err := z.SetValueOffset(100); err == nil {
+		t.Error("SetValueOffset(100) succeeded")
+	}
+	if err := z.SetValueOffset(DefaultValueOffset); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = z.AllocValue(MiB); err != nil {
+		t.Fatal(err)
+	}
+	if Addr(v.Bytes())%largeAlign != DefaultValueOffset {
+		t.Errorf("AllocValue after SetValueOffset: page offset %d", Addr(v.Bytes())%largeAlign)
+	}
+	v.Release()
+	if err := z.SetValueOffset(0); err == nil {
+		t.Error("SetValueOffset after a value was placed succeeded")
+	}
+	if err := z.SetValueOffset(DefaultValueOffset); err != nil {
+		t.Errorf("SetValueOffset to the same offset: %v", err)
 	}
 }
 

@@ -131,7 +131,7 @@ func serve(cfg *Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create dir %s: %w", cfg.Dir, err)
 	}
-	arena, err := slab.New(slab.Options{Limit: cfg.Maxmemory})
+	arena, err := slab.New(slab.Options{Limit: cfg.Maxmemory, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		return err
 	}

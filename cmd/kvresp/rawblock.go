@@ -52,6 +52,15 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 	if err != nil {
 		return nil, nil, fmt.Errorf("rawblock-path %s: %w", path, err)
 	}
+	// Values are read and written in place, so they must sit where the device's direct I/O
+	// can reach them; nothing has been stored yet, so they can still move.
+	if off, m := arena.ValueOffset(), dev.MemAlign(); off%m != 0 {
+		if err := arena.SetValueOffset(0); err != nil {
+			_ = dev.Close()
+			return nil, nil, err
+		}
+		log.Info("rawblock: values are page-aligned, as the device's direct I/O asks; replies of large values are slower to copy into sockets", "path", path, "memory_alignment", m)
+	}
 	// On a device with FDP a region fills and empties whole reclaim units, so the device
 	// never has to move data out of a unit kvresp is still using.
 	regionSize := cfg.RawblockRegionSize

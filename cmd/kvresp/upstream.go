@@ -80,7 +80,7 @@ func openUpstream(cfg *Config, arena *slab.Arena, log *slog.Logger) (*tiers.Prox
 		return nil, fmt.Errorf("upstream %s: %w", redactURL(cfg.Upstream), err)
 	}
 	log.Info("upstream", "url", redactURL(cfg.Upstream), "kind", u.Name(), "modes", cfg.UpstreamMode, "timeout", cfg.UpstreamTimeout)
-	return tiers.NewProxy(u, tiers.ProxyOptions{Timeout: cfg.UpstreamTimeout, Alloc: arena.Alloc, Logger: log}), nil
+	return tiers.NewProxy(u, tiers.ProxyOptions{Timeout: cfg.UpstreamTimeout, Alloc: arena.AllocValue, Logger: log}), nil
 }
 
 // upstreamInfo is INFO's upstream section.
