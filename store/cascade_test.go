@@ -26,7 +26,7 @@ type threeTiers struct {
 
 func newThreeTiers(t *testing.T) *threeTiers {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: 8 << 20})
+	a, err := slab.New(slab.Options{Limit: 8 << 20, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}

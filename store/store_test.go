@@ -32,7 +32,7 @@ func newFixtureWith(t *testing.T, limit int64, opt func(*fixture, *Options)) *fi
 	t.Helper()
 	f := &fixture{}
 	f.clock.Store(1_000_000)
-	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: time.Second})
+	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: time.Second, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}

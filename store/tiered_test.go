@@ -29,7 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // newTiered makes DRAM over a rawblock engine on an in-memory device.
 func newTiered(t *testing.T, dramLimit int64, dev rawblock.Device, o Options) *tiered {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: dramLimit, WaitTimeout: 2 * time.Second})
+	a, err := slab.New(slab.Options{Limit: dramLimit, WaitTimeout: 2 * time.Second, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
