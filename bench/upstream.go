@@ -16,7 +16,7 @@ import (
 // upstreamRound is one round of `bench upstream`: the latency of each GET,
 // in the order the keys were read.
 type upstreamRound struct {
-	Direct, Cold, Warm []time.Duration
+	Direct, Cold, Warm, Copy, Splice []time.Duration
 }
 
 // upstreamResult is what `bench upstream` prints.
@@ -28,17 +28,24 @@ type upstreamResult struct {
 	DirectP50, DirectP90 float64
 	ColdP50, ColdP90     float64
 	WarmP50, WarmP90     float64
+	// The same GETs through a relay that only forwards bytes (relay.go):
+	// copying them through user space, and splicing them.
+	CopyP50, CopyP90     float64
+	SpliceP50, SpliceP90 float64
 	// ColdRatio is the cold median over the direct median (target ≤ 1.2);
-	// WarmRatio the warm median over the direct one (target < 1).
-	ColdRatio, WarmRatio float64
+	// WarmRatio the warm median over the direct one (target < 1); CopyRatio
+	// and SpliceRatio the relays' medians over the direct one, the floor of
+	// ColdRatio for a proxy that copies and for one that does not.
+	ColdRatio, WarmRatio, CopyRatio, SpliceRatio float64
 }
 
 // runUpstream measures kvresp as a read-through cache in front of a
 // redis-server: each round GETs every key straight from the redis-server
 // (direct), then through a kvresp whose local cache was just emptied with
 // FLUSHALL, which the upstream never sees (cold: each GET is read through),
-// then through kvresp again (warm: each GET is a local hit). One client,
-// one GET at a time, every value checked.
+// then through kvresp again (warm: each GET is a local hit), and through two
+// relays that only forward bytes, the floor under the cold reads. One
+// client, one GET at a time, every value checked.
 func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bool, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "kvresp bench upstream: %v\n", err)
@@ -81,16 +88,29 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 	if err := prefill(ctx, at(up), p, stderr); err != nil {
 		return fail(fmt.Errorf("the upstream: %w", err))
 	}
-	uc, err := openConn(at(up), false)
-	if err != nil {
-		return fail(err)
+	relays := make([]*relay, 2)
+	for i := range relays {
+		if relays[i], err = startRelay(up.addr, i == 1); err != nil {
+			return fail(err)
+		}
+		defer relays[i].close()
 	}
-	defer uc.close()
-	kc, err := openConn(at(kv), false)
-	if err != nil {
-		return fail(err)
+	var conns []*conn
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	for _, addr := range []string{up.addr, kv.addr, relays[0].addr(), relays[1].addr()} {
+		c := *cfg
+		c.addr = addr
+		cn, err := openConn(&c, false)
+		if err != nil {
+			return fail(err)
+		}
+		conns = append(conns, cn)
 	}
-	defer kc.close()
+	uc, kc, rc, sc := conns[0], conns[1], conns[2], conns[3]
 	keys := make([][]byte, cfg.keys)
 	for i := range keys {
 		keys[i] = appendKey(nil, cfg.keyPrefix, i)
@@ -145,9 +165,11 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 			rd.Warm, err = getAll(kc, "warm")
 			return err
 		}
-		steps := []func() error{direct, through}
+		copied := func() error { var err error; rd.Copy, err = getAll(rc, "copy relay"); return err }
+		spliced := func() error { var err error; rd.Splice, err = getAll(sc, "splice relay"); return err }
+		steps := []func() error{direct, through, copied, spliced}
 		if i%2 == 1 {
-			steps[0], steps[1] = through, direct
+			slices.Reverse(steps)
 		}
 		for _, step := range steps {
 			if err := step(); err != nil {
@@ -157,14 +179,19 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 		all.Direct = append(all.Direct, rd.Direct...)
 		all.Cold = append(all.Cold, rd.Cold...)
 		all.Warm = append(all.Warm, rd.Warm...)
-		fmt.Fprintf(stderr, "bench: round %d: direct %.2f ms, cold %.2f ms, warm %.2f ms (medians)\n", i+1,
-			quantileMs(rd.Direct, 0.5), quantileMs(rd.Cold, 0.5), quantileMs(rd.Warm, 0.5))
+		all.Copy = append(all.Copy, rd.Copy...)
+		all.Splice = append(all.Splice, rd.Splice...)
+		fmt.Fprintf(stderr, "bench: round %d: direct %.2f ms, cold %.2f ms, warm %.2f ms, copy relay %.2f ms, splice relay %.2f ms (medians)\n", i+1,
+			quantileMs(rd.Direct, 0.5), quantileMs(rd.Cold, 0.5), quantileMs(rd.Warm, 0.5), quantileMs(rd.Copy, 0.5), quantileMs(rd.Splice, 0.5))
 	}
 	res := upstreamResult{ValueSize: cfg.valueSize, Keys: len(keys), Rounds: cc.rounds,
 		DirectP50: quantileMs(all.Direct, 0.5), DirectP90: quantileMs(all.Direct, 0.9),
 		ColdP50: quantileMs(all.Cold, 0.5), ColdP90: quantileMs(all.Cold, 0.9),
-		WarmP50: quantileMs(all.Warm, 0.5), WarmP90: quantileMs(all.Warm, 0.9)}
+		WarmP50: quantileMs(all.Warm, 0.5), WarmP90: quantileMs(all.Warm, 0.9),
+		CopyP50: quantileMs(all.Copy, 0.5), CopyP90: quantileMs(all.Copy, 0.9),
+		SpliceP50: quantileMs(all.Splice, 0.5), SpliceP90: quantileMs(all.Splice, 0.9)}
 	res.ColdRatio, res.WarmRatio = res.ColdP50/res.DirectP50, res.WarmP50/res.DirectP50
+	res.CopyRatio, res.SpliceRatio = res.CopyP50/res.DirectP50, res.SpliceP50/res.DirectP50
 	if jsonOut {
 		writeJSON(stdout, &res)
 		return 0
@@ -174,6 +201,8 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8s\n", "direct to the upstream redis-server", res.DirectP50, res.DirectP90, "1.00")
 	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "kvresp, cold (read-through)", res.ColdP50, res.ColdP90, res.ColdRatio)
 	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "kvresp, warm (local hit)", res.WarmP50, res.WarmP90, res.WarmRatio)
+	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "relay copying bytes (cold's floor)", res.CopyP50, res.CopyP90, res.CopyRatio)
+	fmt.Fprintf(stdout, "%-34s %10.2f %10.2f %8.2f\n", "relay splicing bytes", res.SpliceP50, res.SpliceP90, res.SpliceRatio)
 	return 0
 }
 

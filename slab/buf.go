@@ -33,6 +33,10 @@ func (b *Buf) Len() int { return b.n }
 // offset of a buffer from AllocValue.
 func (b *Buf) Cap() int { return cap(b.data) - b.off }
 
+// ClassSize is the size of the buffer's class: the memory it holds under the limit, and the
+// size Reclaimer's hint names (Cap, less a value offset, is what the caller may use).
+func (b *Buf) ClassSize() int { return b.c.size }
+
 // SetLen sets the length of Bytes, for readers that fill less (or more) than asked.
 func (b *Buf) SetLen(n int) {
 	if n < 0 || n > b.Cap() {

@@ -287,13 +287,13 @@ func (t *Tier) Put(key string, it tiers.Item) error {
 func (t *Tier) swapLocked(e *entry, it tiers.Item) *slab.Buf {
 	old := e.buf
 	t.bytes += int64(it.Buf.Len()) - int64(old.Len())
-	if it.Buf.Cap() != old.Cap() {
+	if it.Buf.ClassSize() != old.ClassSize() {
 		e.cls.remove(e)
 		if e.cls.n == 0 {
 			delete(t.classes, e.cls.size)
 		}
 		e.buf = it.Buf
-		c := t.classFor(it.Buf.Cap())
+		c := t.classFor(it.Buf.ClassSize())
 		e.cls = c
 		c.pushFront(e)
 	} else {
@@ -321,7 +321,7 @@ func (t *Tier) classFor(size int) *class {
 
 func (t *Tier) insertLocked(e *entry) {
 	t.items[e.key] = e
-	c := t.classFor(e.buf.Cap())
+	c := t.classFor(e.buf.ClassSize())
 	e.cls = c
 	t.tick++
 	e.lastUse = t.tick
@@ -572,7 +572,7 @@ func (t *Tier) reclaim(need int64, size int) int64 {
 		if after != nil {
 			after()
 		}
-		freed += int64(e.buf.Cap()) + charge(e.key)
+		freed += int64(e.buf.ClassSize()) + charge(e.key)
 		t.drop(e)
 	}
 	return freed
@@ -679,7 +679,7 @@ func (t *Tier) Check() error {
 				errs = append(errs, errors.New("dram: broken LRU back link"))
 				break
 			}
-			if e.cls != c || e.buf.Cap() != sz {
+			if e.cls != c || e.buf.ClassSize() != sz {
 				errs = append(errs, errors.New("dram: item in the wrong class"))
 			}
 			if t.items[e.key] != e {

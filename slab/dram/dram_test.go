@@ -20,7 +20,7 @@ func (c *clock) now() int64 { return c.ms.Load() }
 // newTier makes an arena and a tier over it, checked and closed at cleanup.
 func newTier(t *testing.T, limit int64, onEvict tiers.EvictFunc) (*Tier, *slab.Arena, *clock) {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: 200 * time.Millisecond})
+	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: 200 * time.Millisecond, ValueOffset: slab.DefaultValueOffset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func newTier(t *testing.T, limit int64, onEvict tiers.EvictFunc) (*Tier, *slab.A
 
 func put(t *testing.T, tr *Tier, a *slab.Arena, key string, size int, fill byte, exp int64) {
 	t.Helper()
-	b, err := a.Alloc(size)
+	b, err := a.AllocValue(size) // as the server does
 	if err != nil {
 		t.Fatalf("alloc %s: %v", key, err)
 	}
@@ -174,6 +174,27 @@ func TestEvictionWithPinnedReader(t *testing.T) {
 // When the workload's value size changes, memory moves to the new class:
 // the old class's items are evicted and their buffers unmapped, so the new
 // values fit (none is refused) and little memory stays in the old class.
+// TestEvictionSameClass: a value evicted for a new one of its size class gives its buffer to it
+// as it is, even though the older item of another class is a little older; values placed mid-page
+// (slab.AllocValue) are classed by their buffers' class size, which is what the arena asks for.
+func TestEvictionSameClass(t *testing.T) {
+	tr, a, _ := newTier(t, 16<<20, nil)
+	put(t, tr, a, "x", 2<<20, 'x', 0)
+	for i := range 3 {
+		put(t, tr, a, fmt.Sprint("y", i), 4<<20, 'y', 0)
+	}
+	put(t, tr, a, "y3", 4<<20, 'y', 0) // 2 + 4×4 MiB > 16 MiB: one must go
+	if _, ok, _ := tr.Stat("x"); !ok {
+		t.Error("the 2 MiB item was evicted for a 4 MiB one while a 4 MiB item almost as old was there")
+	}
+	if _, ok, _ := tr.Stat("y0"); ok {
+		t.Error("y0, the oldest item of the class, is still there")
+	}
+	if st := a.Stats(); st.Unmaps != 0 {
+		t.Errorf("%d mappings unmapped; the evicted buffer should have been reused", st.Unmaps)
+	}
+}
+
 func TestClassRebalancing(t *testing.T) {
 	tr, a, _ := newTier(t, 64<<20, nil)
 	for i := 0; i < 7; i++ {
