@@ -723,6 +723,19 @@ func (w *ringWorker) arm() {
 	w.armed = true
 }
 
+// opLen is the longest operation on buf. A passthrough command is mapped whole into one bio of
+// at most ChunkSize/4096 pages (the default 1 MiB is BIO_MAX_VECS, 256; the kernel fails one
+// page more with ENOMEM): on a buffer that does not start on a page boundary, a value placed
+// mid-page (slab.AllocValue), a chunk would touch one page more, so operations are a page
+// shorter, which keeps every one of them at the same offset into its first page. Direct I/O
+// needs nothing of the kind: the kernel splits its bios itself.
+func (d *FileDevice) opLen(buf []byte) int {
+	if d.nvme != nil && slab.Addr(buf)%4096 != 0 && d.chunk > 4096 {
+		return d.chunk - 4096
+	}
+	return d.chunk
+}
+
 // fill prepares SQEs: first the remainders of short transfers, then new operations from the
 // queue, oldest call first, until QueueDepth operations are in flight.
 func (w *ringWorker) fill() {
@@ -744,7 +757,7 @@ func (w *ringWorker) fill() {
 				c.fix = w.fixedFor(c.buf)
 			}
 			s.pos = c.issued
-			s.n = min(w.d.chunk, len(c.buf)-c.issued)
+			s.n = min(w.d.opLen(c.buf), len(c.buf)-c.issued)
 			c.issued += s.n
 		}
 		if c.finished() {

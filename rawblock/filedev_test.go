@@ -510,3 +510,39 @@ func TestFileDeviceTrimAutoSkipsFiles(t *testing.T) {
 		t.Fatalf("stats %+v: want one skipped trim", st)
 	}
 }
+
+// TestOpLen: a passthrough command on a value placed mid-page is a page shorter than the chunk,
+// so that it touches no more pages than one on a page-aligned buffer (the kernel maps it whole
+// into one bio); direct I/O keeps whole chunks.
+func TestOpLen(t *testing.T) {
+	a := newArena(t)
+	v, err := a.AllocValue(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Release()
+	p := slabBuf(t, a, 4<<20)
+	pages := func(b []byte, n int) int { return int((slab.Addr(b)%4096 + uintptr(n) + 4095) / 4096) }
+	for _, passthrough := range []bool{false, true} {
+		d := &FileDevice{chunk: 1 << 20}
+		if passthrough {
+			d.nvme = &nvmeDev{}
+		}
+		for _, b := range [][]byte{p, v.Bytes()} {
+			n := d.opLen(b)
+			want := 1 << 20
+			if passthrough && slab.Addr(b)%4096 != 0 {
+				want -= 4096
+			}
+			if n != want {
+				t.Errorf("passthrough %v, buffer at page offset %d: operations of %d bytes, want %d", passthrough, slab.Addr(b)%4096, n, want)
+			}
+			// Every chunk of the value starts at the same page offset and spans at most 256 pages.
+			for pos := 0; passthrough && pos < len(b); pos += n {
+				if k := pages(b[pos:], min(n, len(b)-pos)); k > 256 {
+					t.Errorf("a command at %d of a buffer at page offset %d spans %d pages", pos, slab.Addr(b)%4096, k)
+				}
+			}
+		}
+	}
+}
