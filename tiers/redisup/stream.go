@@ -31,11 +31,16 @@ const maxLine = 64 << 10
 // reads a whole reply into a buffer of its own before anything sees it,
 // which makes a read-through GET cost the upstream's transfer and then the
 // client's, one after the other. Everything else goes through go-redis.
+//
+// Like go-redis's pool, it keeps at most the pool size in use at once: a
+// read-through beyond that waits for a connection (within its deadline)
+// instead of dialing the upstream without bound under a burst of misses.
 type streams struct {
-	o    *redis.Options
-	mu   sync.Mutex
-	idle []*streamConn
-	max  int // idle connections kept
+	o     *redis.Options
+	mu    sync.Mutex
+	idle  []*streamConn
+	max   int           // connections in use, and idle connections kept
+	slots chan struct{} // one per connection in use
 }
 
 func newStreams(o *redis.Options) *streams {
@@ -43,7 +48,7 @@ func newStreams(o *redis.Options) *streams {
 	if n <= 0 {
 		n = 16
 	}
-	return &streams{o: o, max: n}
+	return &streams{o: o, max: n, slots: make(chan struct{}, n)}
 }
 
 // streamConn is one connection, spoken to in RESP2.
@@ -59,17 +64,27 @@ type replyError string
 func (e replyError) Error() string { return string(e) }
 func (e replyError) RedisError()   {}
 
-// get takes an idle connection that is still open, or dials one. An idle
-// connection the server closed (a restart, its idle timeout, CLIENT KILL)
-// would fail the request on its first read, and enough of them in a row
-// would open the circuit breaker while the server is up.
+// get takes an idle connection that is still open, or dials one, once
+// fewer than the pool size are in use; the caller gives it back with release
+// or drop. An idle connection the server closed (a restart, its idle
+// timeout, CLIENT KILL) would fail the request on its first read, and enough
+// of them in a row would open the circuit breaker while the server is up.
 func (s *streams) get(ctx context.Context) (*streamConn, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("redisup: all %d streaming connections in use: %w", s.max, ctx.Err())
+	}
 	for {
 		s.mu.Lock()
 		n := len(s.idle)
 		if n == 0 {
 			s.mu.Unlock()
-			return s.dial(ctx)
+			c, err := s.dial(ctx)
+			if err != nil {
+				<-s.slots
+			}
+			return c, err
 		}
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
@@ -100,9 +115,18 @@ func (c *streamConn) open() bool {
 func (s *streams) release(c *streamConn, stop func() bool) {
 	if stop() {
 		s.put(c)
-		return
+	} else {
+		_ = c.nc.Close()
 	}
+	<-s.slots
+}
+
+// drop closes c, which a request leaves out of step (a failure, a value not
+// read), and gives its place back.
+func (s *streams) drop(c *streamConn, stop func() bool) {
+	stop()
 	_ = c.nc.Close()
+	<-s.slots
 }
 
 // put keeps a connection whose last reply was read whole.
@@ -305,8 +329,7 @@ func (u *Upstream) GetStream(ctx context.Context, key string, alloc tiers.Alloc)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Now()) })
 	fail := func(err error) (tiers.Item, *tiers.Fill, bool, error) {
-		stop()
-		_ = c.nc.Close()
+		u.streams.drop(c, stop)
 		return tiers.Item{}, nil, false, failed("GET", err)
 	}
 	start := time.Now()
@@ -323,8 +346,7 @@ func (u *Upstream) GetStream(ctx context.Context, key string, alloc tiers.Alloc)
 	}
 	buf, err := alloc(int(n))
 	if err != nil {
-		stop()
-		_ = c.nc.Close() // the value is not read: the connection is out of step
+		u.streams.drop(c, stop) // the value is not read: the connection is out of step
 		return tiers.Item{}, nil, false, allocFailed(int(n), err)
 	}
 	it := tiers.Item{Buf: buf}
@@ -334,8 +356,7 @@ func (u *Upstream) GetStream(ctx context.Context, key string, alloc tiers.Alloc)
 	f := tiers.NewFill()
 	go func() {
 		if err := c.readValue(buf.Bytes(), f); err != nil {
-			stop()
-			_ = c.nc.Close()
+			u.streams.drop(c, stop)
 			f.Finish(fmt.Errorf("redisup: GET: %w", err))
 			return
 		}

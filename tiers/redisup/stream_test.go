@@ -151,3 +151,55 @@ func TestGetStreamIdleConnsClosed(t *testing.T) {
 		}
 	}
 }
+
+// Streaming connections in use are capped at the pool size, as go-redis's are:
+// a read-through beyond it waits for one within its deadline instead of
+// dialing, and a connection a transfer gives up frees its place.
+func TestGetStreamPoolSize(t *testing.T) {
+	// The upstream sends a value's first bytes and then nothing: each
+	// transfer holds its connection until its context ends.
+	reply := "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:-1\r\n$1048576\r\n" + strings.Repeat("v", 1000)
+	u, err := Open("redis://"+redistest.FakeStreamedGet(t, []byte(reply), -1), Options{PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	a := uptest.Arena(t, 64<<20)
+	var cancels []context.CancelFunc
+	var fills []*tiers.Fill
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cancels = append(cancels, cancel)
+		it, f, ok, err := u.GetStream(ctx, "k", a.Alloc)
+		if err != nil || !ok || f == nil {
+			t.Fatalf("GetStream %d = %v, %v", i, ok, err)
+		}
+		defer it.Buf.Release()
+		fills = append(fills, f)
+	}
+	if n := len(u.streams.slots); n != 2 {
+		t.Fatalf("%d streaming connections in use, want 2", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, _, _, err = u.GetStream(ctx, "k", a.Alloc)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "all 2 streaming connections in use") {
+		t.Fatalf("a third transfer with two in use: %v", err)
+	}
+	cancels[0]() // the first transfer gives up: its connection is closed, its place freed
+	<-fills[0].Done()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	it, f, ok, err := u.GetStream(ctx, "k", a.Alloc)
+	if err != nil || !ok || f == nil {
+		t.Fatalf("GetStream after one transfer ended = %v, %v", ok, err)
+	}
+	defer it.Buf.Release()
+	cancel()
+	cancels[1]()
+	<-f.Done()
+	<-fills[1].Done()
+	if n := len(u.streams.slots); n != 0 {
+		t.Errorf("%d streaming connections still counted in use after every transfer ended", n)
+	}
+}
