@@ -70,6 +70,7 @@ func openUpstream(cfg *Config, arena *slab.Arena, log *slog.Logger) (*tiers.Prox
 			PathStyle: cfg.UpstreamS3PathStyle, Logger: log,
 		})
 	} else {
+		redisup.SetLogger(log)
 		u, err = redisup.Open(cfg.Upstream, redisup.Options{
 			PoolSize:    cfg.UpstreamPoolSize,
 			DialTimeout: cfg.UpstreamTimeout, ReadTimeout: cfg.UpstreamTimeout, WriteTimeout: cfg.UpstreamTimeout,

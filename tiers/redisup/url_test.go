@@ -1,12 +1,15 @@
 package redisup
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,4 +288,37 @@ func checkTarget(t *testing.T, raw string, tg *target) {
 			fail("parameter " + name + " left for go-redis")
 		}
 	}
+}
+
+// go-redis's own messages go to the logger given, not to stderr.
+func TestSetLogger(t *testing.T) {
+	var buf syncBuffer
+	SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	defer SetLogger(slog.Default())
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "mymaster", SentinelAddrs: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	defer c.Close()
+	if err := c.Ping(t.Context()).Err(); err == nil {
+		t.Fatal("PING through a sentinel that is not there succeeded")
+	}
+	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "GetMasterAddrByName") || !strings.Contains(got, "component=go-redis") {
+		t.Errorf("logged %q", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the goroutines of go-redis that log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
