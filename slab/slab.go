@@ -163,11 +163,12 @@ func (a *Arena) Alloc(n int) (*Buf, error) {
 // starts ValueOffset bytes into its mapping, and its capacity from there still covers n
 // rounded up to 4 KiB, which the storage engines' direct I/O may write or read whole.
 //
-// Why: the kernel copies a reply into the socket with REP MOVSB, which runs at a fraction of
-// its speed when the destination is a few bytes ahead of the source modulo 4 KiB, and that is
-// exactly where a page-aligned value lands behind its RESP header ("$4194304\r\n") in the
-// socket's page fragments. Measured on loopback with 4 MiB values, a page-aligned value takes
-// 1.5 to 2 times as long to send as one at offset 2048 (bench/upstream.go reports the effect).
+// Why: the kernel copies a reply into the socket with REP MOVSB, which on the AMD EPYC kvresp
+// is developed on runs at about half speed when the destination is 1 to 16 bytes ahead of the
+// source modulo 4 KiB (4K aliasing), and that is exactly where a page-aligned value lands
+// behind its RESP header ("$4194304\r\n") in the socket's page fragments. With 4 MiB GETs on
+// loopback, page-aligned values made kvresp 1.3 to 1.6 times as slow as redis-server, values
+// at offset 2048 0.76 to 0.83 times (`kvresp bench upstream` reports the warm ratio).
 func (a *Arena) AllocValue(n int) (*Buf, error) {
 	off := int(a.valueOff.Load())
 	if n <= maxSmall || off == 0 {
