@@ -235,34 +235,23 @@ func (s *Store) writeDown(key string) (bool, error) {
 
 // Close writes down what only the first tier holds (so that a restart over
 // a persistent second tier is warm), then lets the demotions under way
-// finish. It does not close the tiers.
+// finish; with write-back and no tier below the first, what the upstream
+// does not hold goes up instead (writeBackAll). It does not close the tiers.
 func (s *Store) Close() error {
 	if s.up != nil {
 		defer s.closeUpstream() // after the demoter's close: what it writes may go up
 	}
 	if s.dem == nil {
+		if s.up != nil && s.mode.WriteBack {
+			s.writeBackAll()
+		}
 		return nil
 	}
 	// The demoter keeps running during the write-down, so what the
 	// write-down itself makes the first tier evict still goes down; it is
 	// drained and stopped at the end.
 	defer s.dem.close()
-	ks, ok := s.tiers[0].(tiers.Keyspace)
-	if !ok {
-		return nil
-	}
-	var keys []string
-	var cursor uint64
-	for {
-		cursor = ks.Scan(cursor, 1024, func(key string, m tiers.Meta) {
-			if !m.Clean {
-				keys = append(keys, key)
-			}
-		})
-		if cursor == 0 {
-			break
-		}
-	}
+	keys := s.firstKeys(true)
 	// Many writers at once keep the lower tier's queue deep: one at a time,
 	// small values would be written at the device's latency, not its speed.
 	const writers = 32
@@ -296,6 +285,27 @@ func (s *Store) Close() error {
 	wg.Wait()
 	s.log.Info("wrote the first tier down", "tier", s.tiers[1].Name(), "items", written, "errors", len(errs))
 	return errors.Join(errs...)
+}
+
+// firstKeys lists the keys of the first tier; with dirty, only those the
+// tier below does not hold (tiers.Meta.Clean).
+func (s *Store) firstKeys(dirty bool) []string {
+	ks, ok := s.tiers[0].(tiers.Keyspace)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	var cursor uint64
+	for {
+		cursor = ks.Scan(cursor, 1024, func(key string, m tiers.Meta) {
+			if !dirty || !m.Clean {
+				keys = append(keys, key)
+			}
+		})
+		if cursor == 0 {
+			return keys
+		}
+	}
 }
 
 // Tiers returns the tiers in cascade order (for INFO and metrics).

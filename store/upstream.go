@@ -316,6 +316,34 @@ func (s *Store) evictedLast(key string, it tiers.Item) func() {
 	return func() { s.forget(key, true) }
 }
 
+// writeBackAll sends up, through the write queue, every value of the only
+// local tier that the upstream does not hold, when the store closes: with
+// write-back that tier's values reach the upstream only when evicted, and a
+// node with no persistent tier below DRAM would otherwise lose at shutdown
+// what it acknowledged. closeUpstream then drains the queue.
+func (s *Store) writeBackAll() {
+	sent := 0
+	// As on eviction (evictedLast), the held set says what the upstream has.
+	for _, key := range s.firstKeys(false) {
+		if s.takeHeld(key) {
+			continue
+		}
+		mu := s.lock(key)
+		mu.Lock()
+		it, ok, err := s.tiers[0].Get(key)
+		if err == nil && ok {
+			dm := s.upq.register(key, it, 0)
+			it.Buf.Release() // the demotion holds its own reference
+			mu.Unlock()
+			s.upq.send(dm)
+			sent++
+			continue
+		}
+		mu.Unlock()
+	}
+	s.log.Info("wrote DRAM back to the upstream", "items", sent)
+}
+
 // readThrough is a value being read through from the upstream.
 type readThrough struct {
 	it   tiers.Item // its own reference to the buffer
