@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,6 +108,26 @@ func TestE2EUpstreamWriteBack(t *testing.T) {
 	in := rc.info("upstream")
 	if infoInt(t, in, "upstream_admitted") == 0 || infoInt(t, in, "upstream_queue_dropped") != 0 || infoInt(t, in, "upstream_queue_failed") != 0 {
 		t.Fatalf("INFO upstream: %v", in)
+	}
+	// A graceful shutdown sends up what DRAM holds and the upstream lacks:
+	// afterwards the upstream has every value.
+	for i := range 3 {
+		k := rbKey{fmt.Sprintf("late:%d", i), 1 << 20}
+		rc.setChunk(k.key, rbValue(k.key, 2, k.size))
+		rc.expect("+OK\r\n")
+		keys = append(keys, k)
+	}
+	if err := s.stop(t, syscall.SIGTERM, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		want := rbValue(k.key, 1, k.size)
+		if strings.HasPrefix(k.key, "late:") {
+			want = rbValue(k.key, 2, k.size)
+		}
+		if v, ok := redisValue(t, up.Client(), k.key); !ok || !bytes.Equal(v, want) {
+			t.Fatalf("%s is not upstream after the shutdown (found %v)", k.key, ok)
+		}
 	}
 }
 
