@@ -20,6 +20,7 @@ type relay struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  []net.Conn
+	closed bool
 }
 
 func startRelay(upstream string, splice bool) (*relay, error) {
@@ -48,6 +49,12 @@ func (r *relay) serve() {
 			continue
 		}
 		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			c.Close()
+			u.Close()
+			return
+		}
 		r.conns = append(r.conns, c, u)
 		r.mu.Unlock()
 		r.wg.Add(2)
@@ -72,6 +79,7 @@ func (r *relay) pipe(dst, src net.Conn) {
 func (r *relay) close() {
 	r.ln.Close()
 	r.mu.Lock()
+	r.closed = true
 	for _, c := range r.conns {
 		c.Close()
 	}

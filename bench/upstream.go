@@ -79,13 +79,13 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 	defer kv.stop()
 
 	p := newPattern(size)
-	at := func(s *server) *config {
+	at := func(addr string) *config {
 		c := *cfg
-		c.addr = s.addr
+		c.addr = addr
 		return &c
 	}
 	// The values are written to the upstream only.
-	if err := prefill(ctx, at(up), p, stderr); err != nil {
+	if err := prefill(ctx, at(up.addr), p, stderr); err != nil {
 		return fail(fmt.Errorf("the upstream: %w", err))
 	}
 	relays := make([]*relay, 2)
@@ -102,9 +102,7 @@ func runUpstream(ctx context.Context, cfg *config, cc *compareConfig, jsonOut bo
 		}
 	}()
 	for _, addr := range []string{up.addr, kv.addr, relays[0].addr(), relays[1].addr()} {
-		c := *cfg
-		c.addr = addr
-		cn, err := openConn(&c, false)
+		cn, err := openConn(at(addr), false)
 		if err != nil {
 			return fail(err)
 		}

@@ -9,8 +9,8 @@ import "errors"
 type Device interface {
 	// BlockSize is the logical block size: 512 or 4096. Every offset and length is a multiple.
 	BlockSize() int
-	// MemAlign is the alignment ReadAt and WriteAt need of p's address: a power of two no
-	// larger than BlockSize (direct I/O's memory alignment, often 512 where blocks are 4096).
+	// MemAlign is the alignment ReadAt and WriteAt need of p's address: a power of two from 1
+	// to 4096 (direct I/O's memory alignment, often 512 where blocks are 4096).
 	MemAlign() int
 	// Size is the usable size in bytes, a multiple of BlockSize.
 	Size() int64

@@ -97,7 +97,7 @@ func (o Options) Validate() error {
 	if o.Arena == nil {
 		errs = append(errs, errors.New("rawblock: an arena is required"))
 	} else if o.Device != nil {
-		if m, off := o.Device.MemAlign(), o.Arena.ValueOffset(); off%m != 0 {
+		if m, off := o.Device.MemAlign(), o.Arena.ValueOffset(); m < 1 || off%m != 0 {
 			errs = append(errs, fmt.Errorf("rawblock: the device needs %d-byte aligned memory, but the arena puts values %d bytes into a page; give the arena a value offset that is a multiple of %d, or 0", m, off, m))
 		}
 	}

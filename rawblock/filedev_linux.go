@@ -32,7 +32,7 @@ import (
 // completed. A short transfer is resubmitted for the rest; a failed one fails the call with the
 // kernel's errno wrapped (errors.Is(err, syscall.EIO) works).
 //
-// Buffers are the callers' (off-heap slab buffers aligned to the block size): the kernel DMAs
+// Buffers are the callers' (off-heap slab buffers aligned to MemAlign): the kernel DMAs
 // straight into them, no copy, and they stay valid because the caller blocks until its last
 // completion. With FileOptions.Arena, an operation on memory inside one of the slab's large
 // buffers goes through READ_FIXED/WRITE_FIXED: each ring keeps a sparse table of fixed buffers,
@@ -254,8 +254,11 @@ func (d *FileDevice) open(o FileOptions) (created bool, err error) {
 	if err != nil {
 		return created, err
 	}
-	if d.memAlign <= 0 || d.memAlign > d.bs {
+	switch {
+	case d.memAlign <= 0:
 		d.memAlign = d.bs
+	case d.memAlign > 4096:
+		return created, fmt.Errorf("rawblock: direct I/O on %s needs %d-byte aligned memory; kvresp's buffers are 4096-byte aligned", o.Path, d.memAlign)
 	}
 	d.size = size - size%int64(d.bs)
 	if d.chunk%d.bs != 0 {
@@ -418,7 +421,7 @@ func (d *FileDevice) IsBlockDevice() bool { return d.blockDev }
 func (d *FileDevice) check(p []byte, off int64) error {
 	switch {
 	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.memAlign):
-		return fmt.Errorf("%w: %d bytes at %d (block size %d)", ErrUnaligned, len(p), off, d.bs)
+		return fmt.Errorf("%w: %d bytes at %d from memory at %#x (block size %d, memory alignment %d)", ErrUnaligned, len(p), off, slab.Addr(p), d.bs, d.memAlign)
 	case off+int64(len(p)) > d.size:
 		return fmt.Errorf("%w: %d bytes at %d, size %d", ErrOutOfRange, len(p), off, d.size)
 	}

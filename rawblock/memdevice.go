@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+
+	"kvresp/slab"
 )
 
 // MemDevice is a Device in memory, for tests and benchmarks. It checks the alignment rules a
@@ -85,7 +87,7 @@ func (d *MemDevice) check(p []byte, off int64) error {
 	case d.closed:
 		return ErrDeviceClosed
 	case off < 0 || off%int64(d.bs) != 0 || len(p)%d.bs != 0 || !aligned(p, d.memAlign):
-		return fmt.Errorf("%w: %d bytes at %d", ErrUnaligned, len(p), off)
+		return fmt.Errorf("%w: %d bytes at %d from memory at %#x (block size %d, memory alignment %d)", ErrUnaligned, len(p), off, slab.Addr(p), d.bs, d.memAlign)
 	case off+int64(len(p)) > int64(len(d.data)):
 		return fmt.Errorf("%w: %d bytes at %d, size %d", ErrOutOfRange, len(p), off, len(d.data))
 	}

@@ -2,9 +2,10 @@
 // items, I/O buffers for NVMe and DAX, socket buffers) and keeps all of them, plus memory that
 // other packages Reserve, under one limit (maxmemory). Buffer memory lives off the Go heap in
 // anonymous mmap'd mappings, so the GC never scans or moves it and the kernel may DMA into it.
-// Buffers above 16 KiB are 4 KiB aligned, each its own mapping, in exact size classes (the size
-// rounded up to 4 KiB); smaller ones are carved out of 1 MiB pages per class. Buffers are
-// reference counted; at zero they are cached on their class's free list for reuse. When an
+// Buffers above 16 KiB are each their own mapping, in exact size classes (the size rounded up to
+// 4 KiB), and start at its first byte, 4 KiB aligned; a large value from AllocValue starts
+// ValueOffset bytes in instead, and its class has one page more. Smaller ones are carved out of
+// 1 MiB pages per class. Buffers are reference counted; at zero they are cached on their class's free list for reuse. When an
 // allocation does not fit under the limit the arena first reuses a cached buffer of the same
 // class, then unmaps cached buffers of other classes (rebalancing), then asks the Reclaimer (the
 // DRAM tier) to evict, and finally waits for pinned buffers to be released.
@@ -79,8 +80,10 @@ type Reclaimer func(need int64, size int) int64
 // Arena is the buffer manager. All methods are safe for concurrent use.
 type Arena struct {
 	waitTimeout time.Duration
-	valueOff    atomic.Int32
-	valueUsed   atomic.Bool // AllocValue has put a value at valueOff: it can no longer change
+	// value is the value offset (Options.ValueOffset) in its low bits, with valueUsed set once
+	// AllocValue has placed a large value: one word, so that SetValueOffset cannot slip in
+	// between AllocValue reading the offset and using it.
+	value atomic.Int32
 
 	mu sync.Mutex
 	// Accounting, in bytes: used == inUse + cached + reserved + pending <= limit, except after
@@ -116,7 +119,7 @@ func New(o Options) (*Arena, error) {
 	if a.waitTimeout == 0 {
 		a.waitTimeout = defaultWaitTimeout
 	}
-	a.valueOff.Store(int32(o.ValueOffset))
+	a.value.Store(int32(o.ValueOffset))
 	for i := range a.small {
 		a.small[i].initSmall(smallSizes[i])
 	}
@@ -161,7 +164,8 @@ func (a *Arena) Alloc(n int) (*Buf, error) {
 
 // AllocValue is Alloc for a value that will be sent to clients: a large one (over 16 KiB)
 // starts ValueOffset bytes into its mapping, and its capacity from there still covers n
-// rounded up to 4 KiB, which the storage engines' direct I/O may write or read whole.
+// rounded up to 4 KiB, which the storage engines' direct I/O may write or read whole: its class
+// is one page larger than Alloc's for n (a 4 MiB value holds 4 MiB + 4 KiB of the limit).
 //
 // Why: the kernel copies a reply into the socket with REP MOVSB, which on the AMD EPYC kvresp
 // is developed on runs at about half speed when the destination is 1 to 16 bytes ahead of the
@@ -170,29 +174,44 @@ func (a *Arena) Alloc(n int) (*Buf, error) {
 // loopback, page-aligned values made kvresp 1.3 to 1.6 times as slow as redis-server, values
 // at offset 2048 0.76 to 0.83 times (`kvresp bench upstream` reports the warm ratio).
 func (a *Arena) AllocValue(n int) (*Buf, error) {
-	off := int(a.valueOff.Load())
-	if n <= maxSmall || off == 0 {
+	if n <= maxSmall {
 		return a.Alloc(n)
 	}
-	a.valueUsed.Store(true)
-	return a.alloc(n, off)
+	v := a.value.Load()
+	for v&valueUsed == 0 && !a.value.CompareAndSwap(v, v|valueUsed) {
+		v = a.value.Load()
+	}
+	if off := int(v &^ valueUsed); off > 0 {
+		return a.alloc(n, off)
+	}
+	return a.alloc(n, 0)
 }
 
-// ValueOffset returns where AllocValue puts a large value in its first page (Options).
-func (a *Arena) ValueOffset() int { return int(a.valueOff.Load()) }
+// valueUsed is Arena.value's bit for "a large value was allocated": the offset is fixed.
+const valueUsed = 1 << 16
 
-// SetValueOffset changes the value offset (Options.ValueOffset) before any value was placed
-// at the old one: for a server that learns only after making the arena that a device wants
+// ValueOffset returns where AllocValue puts a large value in its first page (Options).
+func (a *Arena) ValueOffset() int { return int(a.value.Load() &^ valueUsed) }
+
+// SetValueOffset changes the value offset (Options.ValueOffset) before AllocValue placed any
+// large value: for a server that learns only after making the arena that a device wants
 // values page-aligned (rawblock.Device.MemAlign).
 func (a *Arena) SetValueOffset(n int) error {
 	if err := (Options{Limit: minLimit, ValueOffset: n}).Validate(); err != nil {
 		return err
 	}
-	if a.valueUsed.Load() && n != a.ValueOffset() {
-		return fmt.Errorf("slab: cannot move values to offset %d: values were placed at %d already", n, a.ValueOffset())
+	for {
+		v := a.value.Load()
+		if v&valueUsed != 0 {
+			if int(v&^valueUsed) == n {
+				return nil
+			}
+			return fmt.Errorf("slab: cannot move values to offset %d: values were placed at %d already", n, v&^valueUsed)
+		}
+		if a.value.CompareAndSwap(v, int32(n)) {
+			return nil
+		}
 	}
-	a.valueOff.Store(int32(n))
-	return nil
 }
 
 // alloc returns a buffer of n bytes starting off bytes into its mapping (0 for small buffers).

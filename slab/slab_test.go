@@ -228,7 +228,11 @@ func TestAllocValue(t *testing.T) {
 	if _, err := a.AllocValue(-1); err == nil {
 		t.Error("AllocValue(-1) succeeded")
 	}
-	// The offset can change until a value was placed at it.
+	// The offset can change until a large value was allocated.
+	if err := z.SetValueOffset(DefaultValueOffset); err == nil {
+		t.Error("SetValueOffset after a large value was allocated succeeded")
+	}
+	z = newArena(t, Options{Limit: 64 * MiB})
 	if err := z.SetValueOffset(100); err == nil {
 		t.Error("SetValueOffset(100) succeeded")
 	}

@@ -66,7 +66,7 @@ func (tr *tier) reclaim(need int64, size int) int64 {
 		// Prefer an item of the asking class, as the DRAM tier does.
 		j := 0
 		for i, it := range tr.items {
-			if it.b.Cap() == size {
+			if it.b.ClassSize() == size {
 				j = i
 				break
 			}
@@ -74,7 +74,7 @@ func (tr *tier) reclaim(need int64, size int) int64 {
 		it := tr.items[j]
 		tr.items = append(tr.items[:j], tr.items[j+1:]...)
 		tr.mu.Unlock()
-		freed += int64(it.b.Cap())
+		freed += int64(it.b.ClassSize())
 		it.b.Release()
 	}
 	return freed
@@ -98,7 +98,7 @@ func TestStress(t *testing.T) {
 	if testing.Short() {
 		iters = 100
 	}
-	a := newArena(t, Options{Limit: 256 * MiB, WaitTimeout: time.Minute})
+	a := newArena(t, Options{Limit: 256 * MiB, WaitTimeout: time.Minute, ValueOffset: DefaultValueOffset})
 	var tr tier
 	a.SetReclaimer(tr.reclaim)
 	var wg sync.WaitGroup
@@ -117,7 +117,11 @@ func TestStress(t *testing.T) {
 				default:
 					n = []int{8 * MiB, 32 * MiB}[rng.IntN(2)]
 				}
-				b, err := a.Alloc(n)
+				alloc := a.Alloc
+				if i%2 == 0 {
+					alloc = a.AllocValue // values mid-page, in classes shared with Alloc's
+				}
+				b, err := alloc(n)
 				if err != nil {
 					t.Errorf("Alloc(%d): %v", n, err)
 					return

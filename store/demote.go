@@ -109,7 +109,11 @@ func (d *demoter) register(key string, it tiers.Item, from int) *demotion {
 
 // send queues a registered demotion, waiting for room (backpressure) up to
 // d.wait, after which the item is dropped and counted.
-func (d *demoter) send(dm *demotion) {
+func (d *demoter) send(dm *demotion) { d.sendWithin(dm, d.wait) }
+
+// sendWithin is send waiting up to wait for room, or as long as it takes
+// when wait is 0.
+func (d *demoter) sendWithin(dm *demotion, wait time.Duration) {
 	if dm.cancelled.Load() {
 		dm.item.Buf.Release() // cancelled already (see register): nothing to write
 		return
@@ -122,12 +126,16 @@ func (d *demoter) send(dm *demotion) {
 		return
 	}
 	ch := d.ch[dm.from]
+	if wait == 0 {
+		ch <- dm
+		return
+	}
 	select {
 	case ch <- dm:
 		return
 	default:
 	}
-	t := time.NewTimer(d.wait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case ch <- dm:

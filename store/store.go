@@ -243,7 +243,7 @@ func (s *Store) Close() error {
 	}
 	if s.dem == nil {
 		if s.up != nil && s.mode.WriteBack {
-			s.writeBackAll()
+			return s.writeBackAll()
 		}
 		return nil
 	}

@@ -144,6 +144,7 @@ type upstream struct {
 	retryStop chan struct{}
 	retryDone chan struct{}
 	stopRetry sync.Once
+	wroteBack atomic.Bool // writeBackAll ran (Close may be called again)
 
 	admitted, writeFailed, heldSkips, joined atomic.Uint64
 	lastFailLog                              atomic.Int64
@@ -320,28 +321,43 @@ func (s *Store) evictedLast(key string, it tiers.Item) func() {
 // local tier that the upstream does not hold, when the store closes: with
 // write-back that tier's values reach the upstream only when evicted, and a
 // node with no persistent tier below DRAM would otherwise lose at shutdown
-// what it acknowledged. closeUpstream then drains the queue.
-func (s *Store) writeBackAll() {
+// what it acknowledged. It waits for room in the queue as long as it takes
+// (each write has its deadline), drains the queue, and reports the values
+// that did not make it.
+func (s *Store) writeBackAll() error {
+	if s.wroteBack.Swap(true) {
+		return nil
+	}
+	q := s.upq
+	written, dropped, failed := q.demoted.Load(), q.dropped.Load(), q.failed.Load()
 	sent := 0
-	// As on eviction (evictedLast), the held set says what the upstream has.
 	for _, key := range s.firstKeys(false) {
-		if s.takeHeld(key) {
-			continue
-		}
 		mu := s.lock(key)
 		mu.Lock()
-		it, ok, err := s.tiers[0].Get(key)
-		if err == nil && ok {
-			dm := s.upq.register(key, it, 0)
-			it.Buf.Release() // the demotion holds its own reference
+		// As on eviction (evictedLast), the held set says what the upstream has.
+		if s.takeHeld(key) {
 			mu.Unlock()
-			s.upq.send(dm)
-			sent++
+			s.heldSkips.Add(1)
 			continue
 		}
+		it, ok, err := s.tiers[0].Get(key)
+		if err != nil || !ok {
+			mu.Unlock()
+			continue
+		}
+		dm := q.register(key, it, 0)
+		it.Buf.Release() // the demotion holds its own reference
 		mu.Unlock()
+		q.sendWithin(dm, 0)
+		sent++
 	}
-	s.log.Info("wrote DRAM back to the upstream", "items", sent)
+	q.close() // drains the queue; closeUpstream's close is then a no-op
+	w, dr, f := q.demoted.Load()-written, q.dropped.Load()-dropped, q.failed.Load()-failed
+	s.log.Info("wrote DRAM back to the upstream", "items", sent, "written", w, "dropped", dr, "failed", f)
+	if dr+f > 0 {
+		return fmt.Errorf("write-back at shutdown: %d values did not reach the upstream (%d dropped, %d failed)", dr+f, dr, f)
+	}
+	return nil
 }
 
 // readThrough is a value being read through from the upstream.

@@ -244,6 +244,18 @@ func TestWriteBackAtClose(t *testing.T) {
 				t.Errorf("%s: k%d is not upstream after Close (%q, %v)", modes, i, v, ok)
 			}
 		}
+		if err := u.s.Close(); err != nil || u.mem.Calls("put")-before != wantPuts {
+			t.Errorf("%s: a second Close: %v, %d more writes", modes, err, u.mem.Calls("put")-before-wantPuts)
+		}
+	}
+	// An upstream that fails the writes: Close says how many values it lost.
+	u := newUpFixture(t, 8<<20, "write-back")
+	for i := range 4 {
+		u.set(t, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), SetOptions{})
+	}
+	u.mem.SetFail(errors.New("upstream down"))
+	if err := u.s.Close(); err == nil || !strings.Contains(err.Error(), "4 values did not reach the upstream") {
+		t.Errorf("Close with the upstream failing: %v", err)
 	}
 }
 

@@ -145,7 +145,8 @@ type Config struct {
 	// upstream (write-through-async, write-back) before SETs and evictions
 	// wait for room, 64.
 	UpstreamQueue int
-	// UpstreamPoolSize is upstream-pool-size: connections per Redis node; 0
+	// UpstreamPoolSize is upstream-pool-size: connections per Redis node
+	// (and as many again for streamed read-throughs from a single node); 0
 	// = go-redis's default (10 per CPU).
 	UpstreamPoolSize int
 	// The S3 upstream's endpoint, region and credentials; "" = the URL's

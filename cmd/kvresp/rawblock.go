@@ -54,7 +54,7 @@ func openRawblock(cfg *Config, arena *slab.Arena, log *slog.Logger) (*rawblock.F
 	}
 	// Values are read and written in place, so they must sit where the device's direct I/O
 	// can reach them; nothing has been stored yet, so they can still move.
-	if off, m := arena.ValueOffset(), dev.MemAlign(); off%m != 0 {
+	if off, m := arena.ValueOffset(), dev.MemAlign(); m > 0 && off%m != 0 {
 		if err := arena.SetValueOffset(0); err != nil {
 			_ = dev.Close()
 			return nil, nil, err

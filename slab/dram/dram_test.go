@@ -171,9 +171,6 @@ func TestEvictionWithPinnedReader(t *testing.T) {
 	}
 }
 
-// When the workload's value size changes, memory moves to the new class:
-// the old class's items are evicted and their buffers unmapped, so the new
-// values fit (none is refused) and little memory stays in the old class.
 // TestEvictionSameClass: a value evicted for a new one of its size class gives its buffer to it
 // as it is, even though the older item of another class is a little older; values placed mid-page
 // (slab.AllocValue) are classed by their buffers' class size, which is what the arena asks for.
@@ -195,6 +192,9 @@ func TestEvictionSameClass(t *testing.T) {
 	}
 }
 
+// When the workload's value size changes, memory moves to the new class:
+// the old class's items are evicted and their buffers unmapped, so the new
+// values fit (none is refused) and little memory stays in the old class.
 func TestClassRebalancing(t *testing.T) {
 	tr, a, _ := newTier(t, 64<<20, nil)
 	for i := 0; i < 7; i++ {

@@ -32,9 +32,9 @@ const maxLine = 64 << 10
 // which makes a read-through GET cost the upstream's transfer and then the
 // client's, one after the other. Everything else goes through go-redis.
 //
-// Like go-redis's pool, it keeps at most the pool size in use at once: a
-// read-through beyond that waits for a connection (within its deadline)
-// instead of dialing the upstream without bound under a burst of misses.
+// It keeps at most the pool size in use at once: a read-through beyond that
+// waits for a connection (within its deadline) instead of dialing the
+// upstream without bound under a burst of misses.
 type streams struct {
 	o     *redis.Options
 	mu    sync.Mutex
@@ -73,7 +73,9 @@ func (s *streams) get(ctx context.Context) (*streamConn, error) {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("redisup: all %d streaming connections in use: %w", s.max, ctx.Err())
+		// A limit of this node's, not a failure of the upstream's: it must
+		// not open the breaker.
+		return nil, fmt.Errorf("redisup: all %d streaming connections in use: %w: %w", s.max, tiers.ErrRefused, ctx.Err())
 	}
 	for {
 		s.mu.Lock()

@@ -183,8 +183,8 @@ func TestGetStreamPoolSize(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	_, _, _, err = u.GetStream(ctx, "k", a.Alloc)
 	cancel()
-	if err == nil || !strings.Contains(err.Error(), "all 2 streaming connections in use") {
-		t.Fatalf("a third transfer with two in use: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "all 2 streaming connections in use") || !errors.Is(err, tiers.ErrRefused) {
+		t.Fatalf("a third transfer with two in use: %v; want a refusal (a local limit does not open the breaker)", err)
 	}
 	cancels[0]() // the first transfer gives up: its connection is closed, its place freed
 	<-fills[0].Done()
