@@ -206,7 +206,8 @@ func serve(cfg *Config, log *slog.Logger) error {
 		extraMetrics = append(extraMetrics, newUpstreamCollector(up, st))
 	}
 	// Runs before the tiers close (defers run last-in first-out): demotions
-	// finish and what only DRAM holds is written down, so a restart is warm.
+	// finish and what only DRAM holds is written down, so a restart is warm
+	// (or, DRAM alone with write-back, up to the upstream).
 	defer func() {
 		if err := st.Close(); err != nil {
 			log.Error("writing DRAM down at shutdown", "err", err)
