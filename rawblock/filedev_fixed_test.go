@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"kvresp/internal/syncbuf"
 	"kvresp/internal/uring"
 	"kvresp/slab"
 )
@@ -159,7 +160,7 @@ func TestFileDeviceFixedFallback(t *testing.T) {
 		}
 		return unix.ENOMEM
 	}
-	var logs safeBuffer
+	var logs syncbuf.Buffer
 	a := newArena(t)
 	d := openFileDev(t, FileOptions{Path: filepath.Join(t.TempDir(), "dev"), Size: 32 << 20, Rings: 2, Arena: a,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -172,21 +173,4 @@ func TestFileDeviceFixedFallback(t *testing.T) {
 	if n := strings.Count(logs.String(), "fixed buffers unavailable"); n != 1 || !strings.Contains(logs.String(), "RLIMIT_MEMLOCK") {
 		t.Errorf("log has %d fallback lines, want 1 naming RLIMIT_MEMLOCK:\n%s", n, logs.String())
 	}
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

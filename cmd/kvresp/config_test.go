@@ -471,34 +471,19 @@ func TestConcurrentGetSet(t *testing.T) {
 }
 
 func TestTierOrder(t *testing.T) {
-	for _, tc := range []struct {
-		in, err string
-		want    []string
-	}{
-		{"dram", "", []string{"dram"}},
-		{"dram,rawblock", "", []string{"dram", "rawblock"}},
-		{" dram, rawblock ", "", []string{"dram", "rawblock"}},
-		{"rawblock,dram", "must come in the order", nil},
-		{"dram,dram", "must come in the order", nil},
-		{"dram,upstream", "upstream is not set", nil},
-		{"dram,dax", "dax-path is not set", nil},
-		{"dram,nvme", "unknown tier", nil},
-		{"rawblock", "first tier must be dram", nil},
-	} {
-		c, err := Load([]string{"--tier-order", tc.in})
-		switch {
-		case tc.err == "" && err != nil:
-			t.Errorf("%s: %v", tc.in, err)
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("%s: error %v, want one saying %q", tc.in, err, tc.err)
-		case tc.err == "" && !slices.Equal(c.TierOrder, tc.want):
-			t.Errorf("%s: tier order %v, want %v", tc.in, c.TierOrder, tc.want)
-		}
-	}
+	checkOrders(t, []orderCase{
+		{[]string{"--tier-order", "dram"}, "", []string{"dram"}},
+		{[]string{"--tier-order", "dram,rawblock"}, "", []string{"dram", "rawblock"}},
+		{[]string{"--tier-order", " dram, rawblock "}, "", []string{"dram", "rawblock"}},
+		{[]string{"--tier-order", "rawblock,dram"}, "must come in the order", nil},
+		{[]string{"--tier-order", "dram,dram"}, "must come in the order", nil},
+		{[]string{"--tier-order", "dram,upstream"}, "upstream is not set", nil},
+		{[]string{"--tier-order", "dram,dax"}, "dax-path is not set", nil},
+		{[]string{"--tier-order", "dram,nvme"}, "unknown tier", nil},
+		{[]string{"--tier-order", "rawblock"}, "first tier must be dram", nil},
+	})
 }
 
-// TestDaxSettings: the DAX tier is in the cascade exactly when dax-path is set, last by
-// default; an explicit tier-order decides where, and must agree with dax-path.
 // orderCase is a command line, and either the error it must give or the
 // tier order it must set.
 type orderCase struct {
@@ -548,6 +533,8 @@ func TestUpstreamSettings(t *testing.T) {
 	}
 }
 
+// TestDaxSettings: the DAX tier is in the cascade exactly when dax-path is set, last by
+// default; an explicit tier-order decides where, and must agree with dax-path.
 func TestDaxSettings(t *testing.T) {
 	checkOrders(t, []orderCase{
 		{nil, "", []string{"dram", "rawblock"}},

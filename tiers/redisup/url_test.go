@@ -1,7 +1,6 @@
 package redisup
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/url"
@@ -9,11 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"kvresp/internal/syncbuf"
 )
 
 var validURLs = []struct {
@@ -292,7 +292,7 @@ func checkTarget(t *testing.T, raw string, tg *target) {
 
 // go-redis's own messages go to the logger given, not to stderr.
 func TestSetLogger(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	defer SetLogger(slog.Default())
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "mymaster", SentinelAddrs: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
@@ -303,22 +303,4 @@ func TestSetLogger(t *testing.T) {
 	if got := buf.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "GetMasterAddrByName") || !strings.Contains(got, "component=go-redis") {
 		t.Errorf("logged %q", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the goroutines of go-redis that log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
