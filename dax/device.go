@@ -156,9 +156,9 @@ type Device struct {
 }
 
 type counters struct {
-	reads, writes, flushes, msyncs, lines, streamed, trimsSkipped, faults, errors atomic.Uint64
-	readBytes, writeBytes, msyncBytes, trimBytes                                  atomic.Int64
-	classBytes                                                                    [3]atomic.Int64
+	reads, writes, flushes, msyncs, streamed, trimsSkipped, faults, errors atomic.Uint64
+	readBytes, writeBytes, msyncBytes, trimBytes                           atomic.Int64
+	classBytes                                                             [3]atomic.Int64
 }
 
 // Stats are a Device's counters, for INFO and metrics.
@@ -314,8 +314,8 @@ func (d *Device) WriteAtWith(p []byte, off int64, c rawblock.Class, move func(ds
 	}
 	defer d.catchFault(&err, "write", len(p), off)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var streamed uint64 // lines stored non-temporally; the others are written back
 	if d.lines {
-		var lines, streamed uint64
 		for done := 0; done < len(p); {
 			n := min(flushChunk, len(p)-done)
 			dst := d.mem[off+int64(done) : off+int64(done+n)]
@@ -327,13 +327,10 @@ func (d *Device) WriteAtWith(p []byte, off int64, c rawblock.Class, move func(ds
 					d.st.errors.Add(1)
 					return fmt.Errorf("dax: write of %d bytes at %d: cannot write cache lines back: %w", len(p), off, err)
 				}
-				lines += uint64(len(dst) / cacheLine)
 			}
 			done += n
 		}
 		d.p.fence()
-		d.st.lines.Add(lines)
-		d.st.streamed.Add(streamed)
 	} else {
 		move(d.mem[off:off+int64(len(p))], p)
 		d.dirtyMu.Lock()
@@ -342,6 +339,7 @@ func (d *Device) WriteAtWith(p []byte, off int64, c rawblock.Class, move func(ds
 	}
 	d.st.writes.Add(1)
 	d.st.writeBytes.Add(int64(len(p)))
+	d.st.streamed.Add(streamed) // after writeBytes: Stats derives LinesFlushed from both
 	d.st.classBytes[c].Add(int64(len(p)))
 	return nil
 }
@@ -447,14 +445,16 @@ func (d *Device) Close() error {
 
 // Stats returns the device's counters.
 func (d *Device) Stats() Stats {
+	streamed := d.st.streamed.Load() // before writeBytes, which WriteAt adds first
 	s := Stats{
 		Path: d.path, Mode: d.mode, MapSync: d.mapSync, Flusher: "msync", Size: d.size, Align: d.align,
 		Reads: d.st.reads.Load(), Writes: d.st.writes.Load(), ReadBytes: d.st.readBytes.Load(), WriteBytes: d.st.writeBytes.Load(),
-		Flushes: d.st.flushes.Load(), LinesFlushed: d.st.lines.Load(), LinesStreamed: d.st.streamed.Load(), Msyncs: d.st.msyncs.Load(), MsyncBytes: d.st.msyncBytes.Load(),
+		Flushes: d.st.flushes.Load(), LinesStreamed: streamed, Msyncs: d.st.msyncs.Load(), MsyncBytes: d.st.msyncBytes.Load(),
 		TrimsSkipped: d.st.trimsSkipped.Load(), TrimBytes: d.st.trimBytes.Load(), Faults: d.st.faults.Load(), Errors: d.st.errors.Load(),
 	}
 	if d.lines {
-		s.Flusher = d.p.name()
+		// Every line a write stored was streamed or written back (writes are whole blocks).
+		s.Flusher, s.LinesFlushed = d.p.name(), uint64(s.WriteBytes/cacheLine)-s.LinesStreamed
 	}
 	for i := range s.WriteBytesByClass {
 		s.WriteBytesByClass[i] = d.st.classBytes[i].Load()

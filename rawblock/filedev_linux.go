@@ -319,8 +319,6 @@ func (d *FileDevice) fileGeometry(o FileOptions, cur int64, created bool) (int64
 		switch {
 		case off == 0:
 			return 0, fmt.Errorf("rawblock: the filesystem of %s does not support direct I/O on it", o.Path)
-		case mem > 4096:
-			return 0, fmt.Errorf("rawblock: direct I/O on %s needs %d-byte aligned memory; kvresp's buffers are 4096-byte aligned", o.Path, mem)
 		case off > d.bs:
 			d.bs = off
 		}

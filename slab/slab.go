@@ -181,10 +181,7 @@ func (a *Arena) AllocValue(n int) (*Buf, error) {
 	for v&valueUsed == 0 && !a.value.CompareAndSwap(v, v|valueUsed) {
 		v = a.value.Load()
 	}
-	if off := int(v &^ valueUsed); off > 0 {
-		return a.alloc(n, off)
-	}
-	return a.alloc(n, 0)
+	return a.alloc(n, int(v&^valueUsed))
 }
 
 // valueUsed is Arena.value's bit for "a large value was allocated": the offset is fixed.
@@ -221,15 +218,14 @@ func (a *Arena) alloc(n, off int) (*Buf, error) {
 		need int64 // bytes a new mapping costs
 		sc   *class
 	)
-	switch {
-	case n <= maxSmall:
+	if n <= maxSmall {
 		sc = &a.small[smallIndex(n)]
 		size, need = sc.size, int64(sc.pageBytes)
-	case off > 0:
-		size = roundUp(n, largeAlign) + largeAlign
-		need = int64(size)
-	default:
+	} else {
 		size = roundUp(n, largeAlign)
+		if off > 0 {
+			size += largeAlign // the value's last block still fits after the offset
+		}
 		need = int64(size)
 	}
 	var (

@@ -251,7 +251,7 @@ func (s *Store) Close() error {
 	// write-down itself makes the first tier evict still goes down; it is
 	// drained and stopped at the end.
 	defer s.dem.close()
-	keys := s.firstKeys(true)
+	keys := s.dirtyKeys()
 	// Many writers at once keep the lower tier's queue deep: one at a time,
 	// small values would be written at the device's latency, not its speed.
 	const writers = 32
@@ -287,9 +287,9 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// firstKeys lists the keys of the first tier; with dirty, only those the
-// tier below does not hold (tiers.Meta.Clean).
-func (s *Store) firstKeys(dirty bool) []string {
+// dirtyKeys lists the keys of the first tier that the tier below does not
+// hold (tiers.Meta.Clean; with no tier below, every key).
+func (s *Store) dirtyKeys() []string {
 	ks, ok := s.tiers[0].(tiers.Keyspace)
 	if !ok {
 		return nil
@@ -298,7 +298,7 @@ func (s *Store) firstKeys(dirty bool) []string {
 	var cursor uint64
 	for {
 		cursor = ks.Scan(cursor, 1024, func(key string, m tiers.Meta) {
-			if !dirty || !m.Clean {
+			if !m.Clean {
 				keys = append(keys, key)
 			}
 		})

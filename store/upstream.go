@@ -289,6 +289,16 @@ func (s *Store) setHeld(key string) {
 	s.heldMu.Unlock()
 }
 
+// heldUp reports whether the upstream holds key's value, which then needs
+// no writing back (counted), and forgets that it does.
+func (s *Store) heldUp(key string) bool {
+	if s.takeHeld(key) {
+		s.heldSkips.Add(1)
+		return true
+	}
+	return false
+}
+
 // takeHeld reports whether the upstream holds key's value, forgetting it.
 func (s *Store) takeHeld(key string) bool {
 	h := xxhash.Sum64String(key)
@@ -303,8 +313,7 @@ func (s *Store) takeHeld(key string) bool {
 // goes upstream unless held there already. Its LMCache companion stays when
 // the chunk is upstream.
 func (s *Store) evictedLast(key string, it tiers.Item) func() {
-	if s.takeHeld(key) {
-		s.heldSkips.Add(1)
+	if s.heldUp(key) {
 		return func() { s.forget(key, false) }
 	}
 	if s.mode.WriteBack && it.Buf != nil {
@@ -331,13 +340,11 @@ func (s *Store) writeBackAll() error {
 	q := s.upq
 	written, dropped, failed := q.demoted.Load(), q.dropped.Load(), q.failed.Load()
 	sent := 0
-	for _, key := range s.firstKeys(false) {
+	for _, key := range s.dirtyKeys() {
 		mu := s.lock(key)
 		mu.Lock()
-		// As on eviction (evictedLast), the held set says what the upstream has.
-		if s.takeHeld(key) {
+		if s.heldUp(key) { // as on eviction (evictedLast)
 			mu.Unlock()
-			s.heldSkips.Add(1)
 			continue
 		}
 		it, ok, err := s.tiers[0].Get(key)

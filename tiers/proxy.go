@@ -50,8 +50,7 @@ type ProxyStats struct {
 	Kind string // the backend: "redis", "redis-sentinel", "redis-cluster", "s3"
 	// Calls made to the upstream (a retried call counts once), and how
 	// they ended. Refused calls (ErrRefused) are errors that do not count
-	// against the upstream's health. Errors = Timeouts + Refused + Other,
-	// each counted on its own (a sum read while calls end is not exact).
+	// against the upstream's health. Errors = Timeouts + Refused + Other.
 	Calls, Errors, Timeouts, Refused, Other, Retries uint64
 	// Skipped counts calls not made because the breaker was open.
 	Skipped uint64
@@ -80,11 +79,11 @@ type Proxy struct {
 	cooldown  time.Duration
 	probing   bool
 
-	hits, misses, puts, deletes                    atomic.Uint64
-	calls, errs, timeouts, refused, other, retries atomic.Uint64
-	skipped, opens                                 atomic.Uint64
-	lat                                            []atomic.Uint64 // per bucket, not cumulative; last = beyond the bounds
-	latNanos                                       atomic.Uint64
+	hits, misses, puts, deletes              atomic.Uint64
+	calls, timeouts, refused, other, retries atomic.Uint64
+	skipped, opens                           atomic.Uint64
+	lat                                      []atomic.Uint64 // per bucket, not cumulative; last = beyond the bounds
+	latNanos                                 atomic.Uint64
 }
 
 var _ Tier = (*Proxy)(nil)
@@ -234,9 +233,7 @@ func (p *Proxy) end(ctx context.Context, start time.Time, probe bool, err error)
 	case err == nil:
 	case refused:
 		p.refused.Add(1)
-		p.errs.Add(1)
 	default:
-		p.errs.Add(1)
 		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 			p.timeouts.Add(1)
 		} else {
@@ -378,8 +375,11 @@ func (p *Proxy) Delete(key string) (bool, error) {
 // are 0.
 func (p *Proxy) Stats() Stats {
 	return Stats{Name: p.Name(), Hits: p.hits.Load(), Misses: p.misses.Load(), Puts: p.puts.Load(),
-		Deletes: p.deletes.Load(), Errors: p.errs.Load()}
+		Deletes: p.deletes.Load(), Errors: p.errCount()}
 }
+
+// errCount is how many calls failed, refusals included.
+func (p *Proxy) errCount() uint64 { return p.timeouts.Load() + p.refused.Load() + p.other.Load() }
 
 // ProxyStats reports the call counters, the breaker and the latencies.
 func (p *Proxy) ProxyStats() ProxyStats {
@@ -389,7 +389,7 @@ func (p *Proxy) ProxyStats() ProxyStats {
 		state = BreakerHalfOpen // the next call probes
 	}
 	p.mu.Unlock()
-	st := ProxyStats{Kind: p.up.Name(), Calls: p.calls.Load(), Errors: p.errs.Load(), Timeouts: p.timeouts.Load(),
+	st := ProxyStats{Kind: p.up.Name(), Calls: p.calls.Load(), Errors: p.errCount(), Timeouts: p.timeouts.Load(),
 		Refused: p.refused.Load(), Other: p.other.Load(), Retries: p.retries.Load(), Skipped: p.skipped.Load(), Breaker: state,
 		Opens: p.opens.Load(), LatencySum: time.Duration(p.latNanos.Load()).Seconds()}
 	var cum uint64

@@ -39,8 +39,7 @@ type streams struct {
 	o     *redis.Options
 	mu    sync.Mutex
 	idle  []*streamConn
-	max   int           // connections in use, and idle connections kept
-	slots chan struct{} // one per connection in use
+	slots chan struct{} // one per connection in use; its capacity, the pool size, bounds idle ones too
 }
 
 func newStreams(o *redis.Options) *streams {
@@ -48,7 +47,7 @@ func newStreams(o *redis.Options) *streams {
 	if n <= 0 {
 		n = 16
 	}
-	return &streams{o: o, max: n, slots: make(chan struct{}, n)}
+	return &streams{o: o, slots: make(chan struct{}, n)}
 }
 
 // streamConn is one connection, spoken to in RESP2.
@@ -75,7 +74,7 @@ func (s *streams) get(ctx context.Context) (*streamConn, error) {
 	case <-ctx.Done():
 		// A limit of this node's, not a failure of the upstream's: it must
 		// not open the breaker.
-		return nil, fmt.Errorf("redisup: all %d streaming connections in use: %w: %w", s.max, tiers.ErrRefused, ctx.Err())
+		return nil, fmt.Errorf("redisup: all %d streaming connections in use: %w: %w", cap(s.slots), tiers.ErrRefused, ctx.Err())
 	}
 	for {
 		s.mu.Lock()
@@ -135,7 +134,7 @@ func (s *streams) drop(c *streamConn, stop func() bool) {
 func (s *streams) put(c *streamConn) {
 	_ = c.nc.SetDeadline(time.Time{})
 	s.mu.Lock()
-	if len(s.idle) < s.max {
+	if len(s.idle) < cap(s.slots) {
 		s.idle = append(s.idle, c)
 		c = nil
 	}

@@ -412,10 +412,11 @@ func TestIntegrity(t *testing.T) {
 		t.Fatal(err)
 	}
 	info2, _ := rawStat(t, f, u.Prefix(), "corrupt")
-	if was, ok := metaValue(info.UserMetadata, metaSum); !ok || was == "" {
+	was, ok := metaValue(info.UserMetadata, metaSum)
+	if !ok || was == "" {
 		t.Fatalf("the object has no %s: %v", metaSum, info.UserMetadata)
 	}
-	if now, _ := metaValue(info2.UserMetadata, metaSum); now != first(metaValue(info.UserMetadata, metaSum)) {
+	if now, _ := metaValue(info2.UserMetadata, metaSum); now != was {
 		t.Fatalf("the overwrite changed the stored checksum: %v, was %v", info2.UserMetadata, info.UserMetadata)
 	}
 	it, ok, err := u.Get(ctx, "corrupt", a.Alloc)
@@ -609,5 +610,3 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("with no credentials anywhere the IAM link was asked %d times for %d requests, want once", n, len(auths))
 	}
 }
-
-func first(v string, _ bool) string { return v }
