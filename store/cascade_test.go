@@ -26,14 +26,7 @@ type threeTiers struct {
 
 func newThreeTiers(t *testing.T) *threeTiers {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: 8 << 20, ValueOffset: slab.DefaultValueOffset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dt, err := dram.New(dram.Options{Arena: a})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, dt := newDRAM(t, slab.Options{Limit: 8 << 20}, nil)
 	nvme, err := rawblock.Open(rawblock.Options{Device: rawblock.NewMemDevice(24<<20, 4096, false), Arena: a,
 		RegionSize: 2 << 20, IOBuffers: 4, FlushInterval: -1, Logger: quiet})
 	if err != nil {

@@ -28,18 +28,27 @@ func newFixture(t *testing.T, limit int64) *fixture {
 
 // newFixtureWith is newFixture with options changed by opt, which may add
 // what the store sits on (an upstream).
+// newDRAM makes an arena, with values placed as the server places them, and a DRAM tier over it
+// (now nil: the wall clock).
+func newDRAM(t *testing.T, o slab.Options, now func() int64) (*slab.Arena, *dram.Tier) {
+	t.Helper()
+	o.ValueOffset = slab.DefaultValueOffset
+	a, err := slab.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt, err := dram.New(dram.Options{Arena: a, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, dt
+}
+
 func newFixtureWith(t *testing.T, limit int64, opt func(*fixture, *Options)) *fixture {
 	t.Helper()
 	f := &fixture{}
 	f.clock.Store(1_000_000)
-	a, err := slab.New(slab.Options{Limit: limit, WaitTimeout: time.Second, ValueOffset: slab.DefaultValueOffset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := dram.New(dram.Options{Arena: a, Now: f.clock.Load})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, tr := newDRAM(t, slab.Options{Limit: limit, WaitTimeout: time.Second}, f.clock.Load)
 	f.arena = a
 	o := Options{Tiers: []tiers.Tier{tr}, Now: f.clock.Load}
 	if opt != nil {

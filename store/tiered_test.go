@@ -29,14 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // newTiered makes DRAM over a rawblock engine on an in-memory device.
 func newTiered(t *testing.T, dramLimit int64, dev rawblock.Device, o Options) *tiered {
 	t.Helper()
-	a, err := slab.New(slab.Options{Limit: dramLimit, WaitTimeout: 2 * time.Second, ValueOffset: slab.DefaultValueOffset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dt, err := dram.New(dram.Options{Arena: a})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, dt := newDRAM(t, slab.Options{Limit: dramLimit, WaitTimeout: 2 * time.Second}, nil)
 	if dev == nil {
 		dev = rawblock.NewMemDevice(64<<20, 4096, false)
 	}
